@@ -1,0 +1,114 @@
+//! The resolved configuration of one database: what tier 1 needs to build connections, as a
+//! plain struct. Settings are loaded once at the edge ([`crate::settings`]) and resolved into
+//! this; nothing below reads the environment.
+
+use crate::url::{DatabaseUrl, Dialect};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything needed to connect to one database.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DatabaseConfig {
+    /// Where the database is.
+    pub url: DatabaseUrl,
+    /// Log every statement (with its duration) through `tracing`.
+    pub echo: bool,
+    /// Per-statement timeout (PostgreSQL `statement_timeout`). `None` disables it.
+    pub statement_timeout: Option<Duration>,
+    /// Timeout for establishing one connection.
+    pub connection_timeout: Duration,
+    /// Statement timeout while migrating (`None`: no timeout).
+    pub migration_timeout: Option<Duration>,
+    /// Connections kept by the pool (PostgreSQL).
+    pub pool_size: usize,
+    /// Extra connections allowed above `pool_size` (PostgreSQL).
+    pub max_overflow: usize,
+    /// How long a caller waits for a pooled connection before a timeout error.
+    pub pool_timeout: Duration,
+    /// Connections older than this are replaced (`None`: never).
+    pub pool_recycle: Option<Duration>,
+    /// PostgreSQL `application_name`.
+    pub application_name: Option<String>,
+    /// PostgreSQL `search_path`.
+    pub search_path: Option<String>,
+    /// Prepared-statement cache size per connection; `Some(0)` disables the cache (PgBouncer).
+    pub statement_cache_size: Option<u32>,
+    /// TLS to the PostgreSQL server.
+    pub tls: TlsConfig,
+    /// Pragmas set on every SQLite connection.
+    pub sqlite: SqlitePragmas,
+    /// Whether a server should migrate at start-up (the layer never does so by itself).
+    pub migrate_on_start: bool,
+}
+
+/// TLS settings for PostgreSQL connections.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct TlsConfig {
+    /// Use TLS (certificate verification is always on when enabled).
+    pub enabled: bool,
+    /// CA bundle to trust instead of the built-in web roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (used only together with `key_file`).
+    pub cert_file: Option<PathBuf>,
+    /// Client key.
+    pub key_file: Option<PathBuf>,
+    /// Check that the server certificate names the host.
+    pub check_hostname: bool,
+}
+
+/// The pragmas Prefect sets on every SQLite connection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SqlitePragmas {
+    /// `PRAGMA busy_timeout` in milliseconds (Prefect: 60000).
+    pub busy_timeout_ms: u32,
+    /// `PRAGMA cache_size` (Prefect: 20000).
+    pub cache_size: i64,
+    /// `PRAGMA synchronous` (Prefect: NORMAL).
+    pub synchronous: String,
+    /// `PRAGMA journal_mode` (Prefect: WAL).
+    pub journal_mode: String,
+}
+
+impl Default for SqlitePragmas {
+    fn default() -> Self {
+        SqlitePragmas {
+            busy_timeout_ms: 60_000,
+            cache_size: 20_000,
+            synchronous: "NORMAL".to_owned(),
+            journal_mode: "WAL".to_owned(),
+        }
+    }
+}
+
+impl DatabaseConfig {
+    /// A configuration for `url` with Prefect's defaults for everything else.
+    pub fn new(url: DatabaseUrl) -> Self {
+        DatabaseConfig {
+            url,
+            echo: false,
+            statement_timeout: Some(Duration::from_secs(10)),
+            connection_timeout: Duration::from_secs(5),
+            migration_timeout: None,
+            pool_size: 5,
+            max_overflow: 10,
+            pool_timeout: Duration::from_secs(30),
+            pool_recycle: Some(Duration::from_secs(3600)),
+            application_name: None,
+            search_path: None,
+            statement_cache_size: None,
+            tls: TlsConfig { check_hostname: true, ..TlsConfig::default() },
+            sqlite: SqlitePragmas::default(),
+            migrate_on_start: true,
+        }
+    }
+
+    /// The dialect, from the URL.
+    pub const fn dialect(&self) -> Dialect {
+        self.url.dialect()
+    }
+
+    /// The most connections the pool may hold at once.
+    pub fn max_connections(&self) -> usize {
+        if self.url.is_in_memory() { 1 } else { (self.pool_size + self.max_overflow).max(1) }
+    }
+}

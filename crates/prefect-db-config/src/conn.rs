@@ -1,0 +1,207 @@
+//! Connections: the pooled connection a caller checks out, the borrowed [`Conn`] that queries
+//! run on, and transactions with Prefect's semantics on each dialect.
+
+use crate::error::DbError;
+use crate::url::Dialect;
+
+#[cfg(feature = "postgres")]
+pub use diesel_async::AsyncPgConnection;
+/// The async SQLite connection: diesel's sync connection run on tokio's blocking pool.
+#[cfg(feature = "sqlite")]
+pub type SqliteConnection =
+    diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>;
+
+/// A connection borrowed for the duration of some queries: the handle tier 2 works on.
+///
+/// Write a query once with [`dispatch!`](crate::dispatch) and it is type-checked against each
+/// backend separately; write per-dialect code by matching on the variants.
+pub enum Conn<'a> {
+    /// A PostgreSQL connection.
+    #[cfg(feature = "postgres")]
+    Postgres(&'a mut AsyncPgConnection),
+    /// An SQLite connection.
+    #[cfg(feature = "sqlite")]
+    Sqlite(&'a mut SqliteConnection),
+}
+
+impl Conn<'_> {
+    /// The dialect of this connection.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(_) => Dialect::Postgres,
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
+    /// A shorter borrow of the same connection.
+    pub fn reborrow(&mut self) -> Conn<'_> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(c) => Conn::Postgres(c),
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(c) => Conn::Sqlite(c),
+        }
+    }
+
+    /// Runs `body` in a transaction (Prefect's `begin_transaction`): committed when it returns
+    /// `Ok`, rolled back when it returns `Err`.
+    ///
+    /// `TxMode::Write` is Prefect's `with_for_update=True`: on SQLite the transaction begins
+    /// `IMMEDIATE`, taking the write lock up front so a read-then-write never fails with
+    /// "database is locked"; on PostgreSQL it is an ordinary READ COMMITTED transaction (rows are
+    /// locked by the queries themselves, `FOR UPDATE`). `TxMode::Read` begins `DEFERRED` on
+    /// SQLite.
+    ///
+    /// Dropping the returned future mid-way leaves the connection marked as inside a
+    /// transaction; the pool then discards it instead of handing it out again.
+    pub async fn transaction<R, E, F>(&mut self, mode: TxMode, body: F) -> Result<R, E>
+    where
+        F: for<'c> AsyncFnOnce(&mut Conn<'c>) -> Result<R, E>,
+        E: From<DbError>,
+    {
+        self.begin(mode).await.map_err(E::from)?;
+        match body(&mut self.reborrow()).await {
+            Ok(value) => {
+                self.commit().await.map_err(E::from)?;
+                Ok(value)
+            }
+            Err(error) => {
+                // The body's error is what the caller needs; a failed rollback marks the
+                // connection broken and the pool drops it.
+                if let Err(rollback) = self.rollback().await {
+                    tracing::warn!(error = %rollback, "rollback failed");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn begin(&mut self, mode: TxMode) -> Result<(), DbError> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(c) => {
+                let _ = mode;
+                <diesel_async::AnsiTransactionManager as diesel_async::TransactionManager<AsyncPgConnection>>::begin_transaction(c)
+                    .await
+                    .map_err(DbError::from)
+            }
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(c) => {
+                let sql = match mode {
+                    TxMode::Read => "BEGIN DEFERRED",
+                    TxMode::Write => "BEGIN IMMEDIATE",
+                };
+                c.spawn_blocking(move |inner| {
+                    diesel::connection::AnsiTransactionManager::begin_transaction_sql(inner, sql)
+                })
+                .await
+                .map_err(DbError::from)
+            }
+        }
+    }
+
+    async fn commit(&mut self) -> Result<(), DbError> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(c) => commit_with(&mut **c).await,
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(c) => commit_with(&mut **c).await,
+        }
+    }
+
+    async fn rollback(&mut self) -> Result<(), DbError> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(c) => rollback_with(&mut **c).await,
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(c) => rollback_with(&mut **c).await,
+        }
+    }
+
+    /// Executes SQL text of one or more statements without results.
+    pub async fn batch_execute(&mut self, sql: &str) -> Result<(), DbError> {
+        use diesel_async::SimpleAsyncConnection;
+        match self {
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(c) => c.batch_execute(sql).await.map_err(DbError::from),
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(c) => c.batch_execute(sql).await.map_err(DbError::from),
+        }
+    }
+}
+
+async fn commit_with<C: diesel_async::AsyncConnection>(c: &mut C) -> Result<(), DbError> {
+    use diesel_async::TransactionManager;
+    C::TransactionManager::commit_transaction(c).await.map_err(DbError::from)
+}
+
+async fn rollback_with<C: diesel_async::AsyncConnection>(c: &mut C) -> Result<(), DbError> {
+    use diesel_async::TransactionManager;
+    C::TransactionManager::rollback_transaction(c).await.map_err(DbError::from)
+}
+
+/// What a transaction is for (Prefect's `with_for_update`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TxMode {
+    /// Reads, or writes that do not read first: `BEGIN DEFERRED` on SQLite.
+    #[default]
+    Read,
+    /// Writes that read first (state transitions, counters): `BEGIN IMMEDIATE` on SQLite.
+    Write,
+}
+
+/// Runs the same body once per backend, type-checked against each: inside, `$c` is
+/// `&mut AsyncPgConnection` or `&mut SqliteConnection`.
+///
+/// ```text
+/// let n: i64 = dispatch!(conn, |c| flow::table.count().get_result(c).await)?;
+/// ```
+///
+/// The arms follow this crate's features (the macro is defined once per feature set), so a
+/// calling crate needs no `postgres`/`sqlite` features of its own.
+#[cfg(all(feature = "postgres", feature = "sqlite"))]
+#[macro_export]
+macro_rules! dispatch {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::conn::Conn::Postgres($c) => {
+                let $c: &mut $crate::conn::AsyncPgConnection = &mut **$c;
+                $body
+            }
+            $crate::conn::Conn::Sqlite($c) => {
+                let $c: &mut $crate::conn::SqliteConnection = &mut **$c;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs the body on the PostgreSQL connection (this build has no SQLite).
+#[cfg(all(feature = "postgres", not(feature = "sqlite")))]
+#[macro_export]
+macro_rules! dispatch {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::conn::Conn::Postgres($c) => {
+                let $c: &mut $crate::conn::AsyncPgConnection = &mut **$c;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs the body on the SQLite connection (this build has no PostgreSQL).
+#[cfg(all(feature = "sqlite", not(feature = "postgres")))]
+#[macro_export]
+macro_rules! dispatch {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::conn::Conn::Sqlite($c) => {
+                let $c: &mut $crate::conn::SqliteConnection = &mut **$c;
+                $body
+            }
+        }
+    };
+}

@@ -1,0 +1,155 @@
+//! Multi-row inserts for every model, with Prefect's upserts (spec §7, §8.2 `insert`).
+//!
+//! [`BulkInsert`] is implemented for every `NewFoo` of `prefect_orm::models`. Rows go in one
+//! statement per [`PG_ROWS_PER_STATEMENT`] rows on PostgreSQL (`INSERT … VALUES (…), (…)
+//! [ON CONFLICT … DO NOTHING] RETURNING id`);
+//! on SQLite, whose `NewFoo` rows may leave different columns to their defaults (SQLite has no
+//! `DEFAULT` keyword in `VALUES`), one statement per row runs on the blocking connection inside
+//! one savepoint, so the batch is all-or-nothing. Both return the ids of the rows actually
+//! inserted, in input order.
+
+use crate::QueryResult;
+use prefect_db_config::Conn;
+use std::future::Future;
+use uuid::Uuid;
+
+/// Rows per PostgreSQL statement: at most 64 columns each keeps a statement under the
+/// protocol's 65,535 bind parameters. A batch over this size is several statements; run it in
+/// a transaction to keep it all-or-nothing.
+pub const PG_ROWS_PER_STATEMENT: usize = 1_000;
+
+/// What to do when a row conflicts with an existing one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnConflict {
+    /// Fail the whole batch (a plain `INSERT`).
+    #[default]
+    Fail,
+    /// `ON CONFLICT (<Prefect's upsert columns>) DO NOTHING`: rows that conflict are skipped and
+    /// their ids are not returned. Tables without upsert columns in Prefect's ORM configuration
+    /// use their primary key.
+    DoNothing,
+}
+
+/// A model that can be inserted many rows at a time.
+pub trait BulkInsert: Sized + Send + 'static {
+    /// Inserts `rows`, returning the ids of those inserted (conflicting rows are left out under
+    /// [`OnConflict::DoNothing`]).
+    fn insert_rows(
+        conn: &mut Conn<'_>,
+        rows: Vec<Self>,
+        on_conflict: OnConflict,
+    ) -> impl Future<Output = QueryResult<Vec<Uuid>>> + Send;
+}
+
+macro_rules! bulk_insert {
+    ($($new:ident => $table:ident on $target:expr;)+) => {$(
+        impl BulkInsert for prefect_orm::models::$new {
+            async fn insert_rows(conn: &mut Conn<'_>, rows: Vec<Self>, on_conflict: OnConflict) -> QueryResult<Vec<Uuid>> {
+                #[allow(unused_imports)]
+                use prefect_orm::schema::$table;
+                #[allow(unused_imports)]
+                use prefect_orm::orm_config::*;
+                use prefect_orm::types::Val;
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let ids: Vec<Val<Uuid>> = match conn {
+                    #[cfg(feature = "postgres")]
+                    Conn::Postgres(c) => {
+                        use diesel_async::RunQueryDsl;
+                        let c: &mut diesel_async::AsyncPgConnection = &mut **c;
+                        let mut ids: Vec<Val<Uuid>> = Vec::with_capacity(rows.len());
+                        let mut rest = rows;
+                        while !rest.is_empty() {
+                            let tail = rest.split_off(rest.len().min(PG_ROWS_PER_STATEMENT));
+                            let chunk = std::mem::replace(&mut rest, tail);
+                            let got: Vec<Val<Uuid>> = match on_conflict {
+                                OnConflict::Fail => diesel::insert_into($table::table)
+                                    .values(chunk)
+                                    .returning($table::id)
+                                    .get_results(c)
+                                    .await?,
+                                OnConflict::DoNothing => diesel::insert_into($table::table)
+                                    .values(chunk)
+                                    .on_conflict($target)
+                                    .do_nothing()
+                                    .returning($table::id)
+                                    .get_results(c)
+                                    .await?,
+                            };
+                            ids.extend(got);
+                        }
+                        ids
+                    }
+                    #[cfg(feature = "sqlite")]
+                    Conn::Sqlite(c) => {
+                        c.spawn_blocking(move |c| {
+                            use diesel::{Connection, OptionalExtension, RunQueryDsl};
+                            c.transaction(|c| {
+                                let mut ids = Vec::with_capacity(rows.len());
+                                for row in rows {
+                                    let id: Option<Val<Uuid>> = match on_conflict {
+                                        OnConflict::Fail => Some(diesel::insert_into($table::table)
+                                            .values(row)
+                                            .returning($table::id)
+                                            .get_result(c)?),
+                                        OnConflict::DoNothing => diesel::insert_into($table::table)
+                                            .values(row)
+                                            .on_conflict($target)
+                                            .do_nothing()
+                                            .returning($table::id)
+                                            .get_result(c)
+                                            .optional()?,
+                                    };
+                                    ids.extend(id);
+                                }
+                                Ok(ids)
+                            })
+                        })
+                        .await?
+                    }
+                };
+                Ok(ids.into_iter().map(|v| v.0).collect())
+            }
+        }
+    )+};
+}
+
+bulk_insert! {
+    NewFlow => flow on FLOW_UPSERT_COLUMNS;
+    NewFlowRun => flow_run on FLOW_RUN_UPSERT_COLUMNS;
+    NewFlowRunState => flow_run_state on flow_run_state::id;
+    NewTaskRun => task_run on TASK_RUN_UPSERT_COLUMNS;
+    NewTaskRunState => task_run_state on task_run_state::id;
+    NewDeployment => deployment on DEPLOYMENT_UPSERT_COLUMNS;
+    NewDeploymentSchedule => deployment_schedule on deployment_schedule::id;
+    NewDeploymentVersion => deployment_version on deployment_version::id;
+    NewConcurrencyLimit => concurrency_limit on CONCURRENCY_LIMIT_UPSERT_COLUMNS;
+    NewConcurrencyLimitV2 => concurrency_limit_v2 on concurrency_limit_v2::id;
+    NewBlockType => block_type on BLOCK_TYPE_UPSERT_COLUMNS;
+    NewBlockSchema => block_schema on BLOCK_SCHEMA_UPSERT_COLUMNS;
+    NewBlockSchemaReference => block_schema_reference on block_schema_reference::id;
+    NewBlockDocument => block_document on BLOCK_DOCUMENT_UPSERT_COLUMNS;
+    NewBlockDocumentReference => block_document_reference on block_document_reference::id;
+    NewArtifact => artifact on artifact::id;
+    NewArtifactCollection => artifact_collection on ARTIFACT_COLLECTION_UPSERT_COLUMNS;
+    NewSavedSearch => saved_search on SAVED_SEARCH_UPSERT_COLUMNS;
+    NewLog => log on log::id;
+    NewVariable => variable on variable::id;
+    NewConfiguration => configuration on configuration::id;
+    NewWorkPool => work_pool on work_pool::id;
+    NewWorkQueue => work_queue on work_queue::id;
+    NewWorker => worker on worker::id;
+    NewAgent => agent on agent::id;
+    NewFlowRunInput => flow_run_input on flow_run_input::id;
+    NewAutomation => automation on automation::id;
+    NewAutomationBucket => automation_bucket on automation_bucket::id;
+    NewAutomationRelatedResource => automation_related_resource on automation_related_resource::id;
+    NewCompositeTriggerChildFiring => composite_trigger_child_firing on composite_trigger_child_firing::id;
+    NewCsrfToken => csrf_token on csrf_token::id;
+    NewEventResource => event_resources on event_resources::id;
+    NewEvent => events on events::id;
+    NewTaskRunStateCache => task_run_state_cache on task_run_state_cache::id;
+    NewAutomationEventFollower => automation_event_follower on automation_event_follower::id;
+    NewAutomationHeldEvent => automation_held_event on automation_held_event::id;
+}

@@ -1,0 +1,265 @@
+//! Tier 2 of the Prefect database layer: the dialect-specific queries of a Prefect server
+//! (upserts, worker polling, run history, flow run graph, configuration cache), with one meaning
+//! on PostgreSQL and SQLite. Queries run on tier 1's `Conn` over tier 3's schema and models.
+//!
+//! This crate knows nothing of settings, the environment or how pools are built.
+//!
+//! # API
+//!
+//! [`QueryComponents`] is Prefect's `BaseQueryComponents`: one value for both dialects, whose
+//! methods take a [`Conn`] and pick the dialect from it. Raw SQL that differs per dialect is
+//! spelled in one place (the private `sql` module and one named function per query).
+//!
+//! # Deviations from Prefect 3.9.1
+//!
+//! Prefect's PostgreSQL and SQLite implementations disagree in places; this crate gives one
+//! meaning on both, and differs from Prefect where listed here.
+//!
+//! Worker polling (`get_scheduled_flow_runs_from_work_pool`):
+//! - **Pool concurrency**: every RUNNING/PENDING run of any queue of the pool takes a pool slot,
+//!   paused queues included (Prefect's SQLite template; its PostgreSQL template ignores runs of
+//!   paused queues and can hand out more runs than the pool's limit).
+//! - **`respect_queue_priorities` over several pools**: ordered by queue priority, then
+//!   scheduled time, across pools (Prefect's PostgreSQL order; its SQLite template orders by the
+//!   rank within each pool).
+//! - **Ties**: runs with the same priority and scheduled time are ordered by run id (Prefect
+//!   leaves the order unspecified); runs without a `next_scheduled_start_time` come last on
+//!   both dialects (SQLite would put them first).
+//! - **Work done**: each queue contributes at most `min(queue_limit, worker_limit, limit)`
+//!   candidates, and PostgreSQL locks at most that many per queue (Prefect locks up to
+//!   `queue_limit`, 1000 by default). The answer is the same.
+//! - **SQLite shape**: as Prefect's template, one window over the scheduled runs (read through
+//!   the `state_type` index) ranks them per queue; the RUNNING/PENDING runs are counted once per
+//!   poll, through the same index. Prefect's schema has no index on `(work_queue_id,
+//!   next_scheduled_start_time)` for scheduled runs, so a poll reads every scheduled run on
+//!   SQLite and every run of each polled queue on PostgreSQL, not only those returned.
+//! - **Empty id lists** filter nothing, as in Prefect (its templates test the lists' truth).
+//!
+//! Legacy work-queue polling (`get_scheduled_flow_runs_from_work_queues`):
+//! - A run offered by several queues of the same name comes once per queue; rows are ordered by
+//!   scheduled time, then run id, then queue id (Prefect: time, then an unspecified order).
+//! - `limit_per_queue` of `None` means no limit on both dialects (Prefect's SQLite version caps
+//!   at 999,999).
+//!
+//! Inserts and the scheduler's bulk path:
+//! - On SQLite a multi-row insert runs one `INSERT` per row on the blocking connection inside
+//!   one savepoint (rows may leave different columns to their defaults, and SQLite has no
+//!   `DEFAULT` in `VALUES`); PostgreSQL sends multi-row statements of up to
+//!   [`insert::PG_ROWS_PER_STATEMENT`] rows. Both return the inserted ids in input order. SQLite
+//!   batches are all-or-nothing; PostgreSQL batches over 1,000 rows are only inside a
+//!   transaction.
+//! - `set_state_id_on_inserted_flow_runs_statement` is one statement on both dialects (Prefect's
+//!   SQLite form), where a run whose states are not among the given ones keeps its `state_id`
+//!   (Prefect's PostgreSQL behaviour; its SQLite form sets NULL), a run with several given
+//!   states gets the newest (by `timestamp`, then id; Prefect: arbitrary), and `updated` is set.
+//!
+//! Configuration cache:
+//! - The cache (100 keys, one hour, least recently used evicted first) belongs to a
+//!   [`QueryComponents`] value and its clones, not to the process: two databases in one
+//!   process do not share entries (Prefect's cache is per class, so per dialect).
+//! - [`QueryComponents::write_configuration_value`] and
+//!   [`QueryComponents::delete_configuration_value`] are Prefect's `write_configuration` /
+//!   `delete_configuration` with the cache clearing built in.
+//!
+//! Intervals, buckets and run history:
+//! - `make_timestamp_intervals` is computed in Rust, not SQL: an empty or reversed range gives
+//!   no rows and microseconds are kept (Prefect's SQLite version always emits a first row and
+//!   drops to milliseconds).
+//! - `make_timestamp_bucket_index` is exact to the microsecond on both dialects and a floor for
+//!   timestamps before the start (Prefect's SQLite version rounds the seconds to milliseconds,
+//!   moving a run at `…59.999999` into the next bucket and losing runs at the range end).
+//! - The run history returns every bucket (empty ones included) with its states ordered by
+//!   state type, then name. It takes no flow, task-run or deployment filters yet.
+//!
+//! Not done yet: `uses_json_strings`, `cast_to_json`, `build_json_object`, `json_arr_agg` as
+//! typed expressions, and `flow_run_graph_v2`.
+
+mod config_cache;
+mod error;
+pub mod history;
+pub mod insert;
+mod load;
+mod scheduler;
+mod sql;
+pub mod work_queues;
+pub mod worker_poll;
+
+pub use config_cache::{CONFIGURATION_CACHE_SIZE, CONFIGURATION_CACHE_TTL};
+pub use error::{QueryError, QueryResult};
+pub use history::{
+    MAX_INTERVALS, RunHistoryBucket, RunHistoryState, RunHistoryTable, TimestampInterval,
+    make_timestamp_intervals,
+};
+pub use insert::{BulkInsert, OnConflict};
+pub use work_queues::{QueueFlowRun, WorkQueuesPoll};
+pub use worker_poll::{DEFAULT_POLL_LIMIT, WorkPoolPoll, WorkerFlowRun};
+
+use prefect_db_config::Conn;
+
+/// Prefect's query components (`BaseQueryComponents`) for both dialects: every method takes a
+/// connection and follows its dialect.
+///
+/// Clones share the configuration cache. Keep one value per database (the interface does).
+#[derive(Debug, Clone)]
+pub struct QueryComponents {
+    configuration_cache: config_cache::SharedCache,
+}
+
+impl Default for QueryComponents {
+    fn default() -> Self {
+        Self::with_configuration_cache(CONFIGURATION_CACHE_SIZE, CONFIGURATION_CACHE_TTL)
+    }
+}
+
+impl QueryComponents {
+    /// The query components, with Prefect's configuration cache (100 keys, one hour).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The query components with a configuration cache of another size or lifetime (tests).
+    pub fn with_configuration_cache(capacity: usize, ttl: std::time::Duration) -> Self {
+        QueryComponents {
+            configuration_cache: std::sync::Arc::new(std::sync::Mutex::new(
+                config_cache::TtlCache::new(capacity, ttl),
+            )),
+        }
+    }
+
+    /// `configuration.value` of the row with this key (Prefect's `read_configuration_value`),
+    /// from the cache when present and not expired; a value read from the database is cached,
+    /// a missing row is not.
+    pub async fn read_configuration_value(
+        &self,
+        conn: &mut Conn<'_>,
+        key: &str,
+    ) -> QueryResult<Option<serde_json::Value>> {
+        config_cache::read(&self.configuration_cache, conn, key).await
+    }
+
+    /// Drops `key` from the configuration cache (Prefect's `clear_configuration_value_cache_for_key`).
+    pub fn clear_configuration_value_cache_for_key(&self, key: &str) {
+        config_cache::clear(&self.configuration_cache, key);
+    }
+
+    /// How many keys the configuration cache holds (expired ones included until touched).
+    pub fn configuration_cache_len(&self) -> usize {
+        config_cache::cached_len(&self.configuration_cache)
+    }
+
+    /// Prefect's `write_configuration`: updates the row with this key or inserts one, and clears
+    /// the key from the cache. Every configuration write of the layer should go through here
+    /// (or call [`clear_configuration_value_cache_for_key`](Self::clear_configuration_value_cache_for_key)).
+    pub async fn write_configuration_value(
+        &self,
+        conn: &mut Conn<'_>,
+        key: &str,
+        value: serde_json::Value,
+    ) -> QueryResult<()> {
+        config_cache::write(&self.configuration_cache, conn, key, value).await
+    }
+
+    /// Deletes the configuration row with this key and clears the key from the cache.
+    pub async fn delete_configuration_value(
+        &self,
+        conn: &mut Conn<'_>,
+        key: &str,
+    ) -> QueryResult<bool> {
+        config_cache::delete(&self.configuration_cache, conn, key).await
+    }
+
+    /// The scheduled runs that workers of the given pools and queues may start now (Prefect's
+    /// `get_scheduled_flow_runs_from_work_pool`), in the order to start them. On PostgreSQL the
+    /// returned runs stay locked (`FOR UPDATE SKIP LOCKED`) until the caller's transaction ends,
+    /// so concurrent pollers inside transactions never receive the same run.
+    pub async fn get_scheduled_flow_runs_from_work_pool(
+        &self,
+        conn: &mut Conn<'_>,
+        args: &WorkPoolPoll,
+    ) -> QueryResult<Vec<WorkerFlowRun>> {
+        worker_poll::get_scheduled_flow_runs_from_work_pool(conn, args).await
+    }
+
+    /// The legacy work-queue poll (Prefect's `get_scheduled_flow_runs_from_work_queues`):
+    /// scheduled runs of each unpaused queue (matched by queue name), at most
+    /// `limit_per_queue` and the queue's free slots each, ordered by scheduled time, run id,
+    /// queue id. PostgreSQL locks the returned runs (`FOR UPDATE SKIP LOCKED`).
+    pub async fn get_scheduled_flow_runs_from_work_queues(
+        &self,
+        conn: &mut Conn<'_>,
+        args: &WorkQueuesPoll,
+    ) -> QueryResult<Vec<QueueFlowRun>> {
+        work_queues::get_scheduled_flow_runs_from_work_queues(conn, args).await
+    }
+
+    /// `make_timestamp_intervals(start, end, interval)`: see [`history::make_timestamp_intervals`].
+    pub fn make_timestamp_intervals(
+        &self,
+        start: chrono::DateTime<chrono::Utc>,
+        end: chrono::DateTime<chrono::Utc>,
+        interval: chrono::TimeDelta,
+    ) -> QueryResult<Vec<TimestampInterval>> {
+        history::make_timestamp_intervals(start, end, interval)
+    }
+
+    /// `make_timestamp_bucket_index(timestamp, start, interval)` evaluated by the database:
+    /// `floor((timestamp - start) / interval)`, exact to the microsecond on both dialects.
+    pub async fn timestamp_bucket_index(
+        &self,
+        conn: &mut Conn<'_>,
+        timestamp: chrono::DateTime<chrono::Utc>,
+        start: chrono::DateTime<chrono::Utc>,
+        interval: chrono::TimeDelta,
+    ) -> QueryResult<i64> {
+        history::bucket_index_of(conn, timestamp, start, interval).await
+    }
+
+    /// Prefect 3.9.1's run history: runs with `expected_start_time` in `[start, start +
+    /// n·interval)` (n intervals reach `end`, at most 500) counted per bucket, state type and
+    /// state name; every bucket returned, empty ones included.
+    pub async fn run_history(
+        &self,
+        conn: &mut Conn<'_>,
+        table: RunHistoryTable,
+        start: chrono::DateTime<chrono::Utc>,
+        end: chrono::DateTime<chrono::Utc>,
+        interval: chrono::TimeDelta,
+    ) -> QueryResult<Vec<RunHistoryBucket>> {
+        history::run_history(conn, table, start, end, interval).await
+    }
+
+    /// Inserts many rows of one model in one call (Prefect's `insert(model)` with
+    /// `on_conflict_do_nothing` on the ORM configuration's upsert columns); returns the ids of
+    /// the rows inserted, in input order.
+    pub async fn insert<R: BulkInsert>(
+        &self,
+        conn: &mut Conn<'_>,
+        rows: Vec<R>,
+        on_conflict: OnConflict,
+    ) -> QueryResult<Vec<uuid::Uuid>> {
+        R::insert_rows(conn, rows, on_conflict).await
+    }
+
+    /// Prefect's `set_state_id_on_inserted_flow_runs_statement`, executed: points each of
+    /// `flow_run_ids` at its state among `state_ids`. Returns the number of runs updated.
+    pub async fn set_state_id_on_inserted_flow_runs_statement(
+        &self,
+        conn: &mut Conn<'_>,
+        flow_run_ids: &[uuid::Uuid],
+        state_ids: &[uuid::Uuid],
+    ) -> QueryResult<usize> {
+        scheduler::set_state_id_statement(conn, flow_run_ids, state_ids).await
+    }
+
+    /// The scheduler's bulk path: inserts `runs` (`ON CONFLICT (flow_id, idempotency_key) DO
+    /// NOTHING`), inserts the `states` of the runs actually inserted, and sets those runs'
+    /// `state_id`. Returns the inserted run ids in input order. Call it inside a transaction.
+    pub async fn set_state_id_on_inserted_flow_runs(
+        &self,
+        conn: &mut Conn<'_>,
+        runs: Vec<prefect_orm::models::NewFlowRun>,
+        states: Vec<prefect_orm::models::NewFlowRunState>,
+    ) -> QueryResult<Vec<uuid::Uuid>> {
+        scheduler::insert_runs_with_states(conn, runs, states).await
+    }
+}

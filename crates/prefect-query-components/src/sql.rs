@@ -1,0 +1,251 @@
+//! Raw SQL text that differs per dialect, in one place.
+//!
+//! The polling queries are written once as SQL text with calls into [`SqlDialect`] wherever the
+//! two dialects spell something differently; everything else in those queries is shared.
+//! Placeholders are numbered on both dialects (`$1` on PostgreSQL, `?1` on SQLite), so a value
+//! is bound once and may be referenced several times.
+
+use prefect_db_config::Dialect;
+
+/// The spelling of SQL constructs that differ between PostgreSQL and SQLite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SqlDialect(pub(crate) Dialect);
+
+impl SqlDialect {
+    /// The `n`-th (1-based) bind placeholder.
+    pub(crate) fn placeholder(self, n: usize) -> String {
+        match self.0 {
+            Dialect::Postgres => format!("${n}"),
+            Dialect::Sqlite => format!("?{n}"),
+        }
+    }
+
+    /// The larger of two non-NULL values (`GREATEST` on PostgreSQL, scalar `max` on SQLite).
+    pub(crate) fn greatest(self, a: &str, b: &str) -> String {
+        match self.0 {
+            Dialect::Postgres => format!("GREATEST({a}, {b})"),
+            Dialect::Sqlite => format!("max({a}, {b})"),
+        }
+    }
+
+    /// The smaller of two non-NULL values (`LEAST` on PostgreSQL, scalar `min` on SQLite).
+    /// Callers make both sides non-NULL (`COALESCE`): the dialects treat NULL differently.
+    pub(crate) fn least(self, a: &str, b: &str) -> String {
+        match self.0 {
+            Dialect::Postgres => format!("LEAST({a}, {b})"),
+            Dialect::Sqlite => format!("min({a}, {b})"),
+        }
+    }
+
+    /// A top-level JSON object field as text (`->>` on PostgreSQL, `json_extract` on SQLite).
+    pub(crate) fn json_text_field(self, expr: &str, key: &str) -> String {
+        match self.0 {
+            Dialect::Postgres => format!("({expr} ->> '{key}')"),
+            Dialect::Sqlite => format!("json_extract({expr}, '$.{key}')"),
+        }
+    }
+
+    /// The row-locking clause of a worker poll: PostgreSQL locks the candidate runs and skips
+    /// those another poller holds; SQLite has no row locks (writers are serialised).
+    pub(crate) fn skip_locked(self, alias: &str) -> String {
+        match self.0 {
+            Dialect::Postgres => format!(" FOR UPDATE OF {alias} SKIP LOCKED"),
+            Dialect::Sqlite => String::new(),
+        }
+    }
+}
+
+/// A list of numbered placeholders starting at `first`, comma-separated.
+pub(crate) fn placeholders(d: SqlDialect, first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| d.placeholder(n))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A value bound to a raw query.
+#[derive(Debug, Clone)]
+pub(crate) enum Bind {
+    /// A UUID (`PUuid`).
+    Uuid(uuid::Uuid),
+    /// A timestamp (`PTimestamp`).
+    Time(chrono::DateTime<chrono::Utc>),
+    /// A 64-bit integer.
+    Int(i64),
+}
+
+/// Collects bind values and hands out their numbered placeholders.
+#[derive(Debug)]
+pub(crate) struct Binder {
+    pub(crate) dialect: SqlDialect,
+    pub(crate) binds: Vec<Bind>,
+}
+
+impl Binder {
+    pub(crate) fn new(dialect: SqlDialect) -> Self {
+        Binder {
+            dialect,
+            binds: Vec::new(),
+        }
+    }
+
+    /// Binds a value and returns its placeholder.
+    pub(crate) fn bind(&mut self, value: Bind) -> String {
+        self.binds.push(value);
+        self.dialect.placeholder(self.binds.len())
+    }
+
+    /// Binds every value of a list and returns the placeholders, comma-separated.
+    pub(crate) fn bind_list(&mut self, values: impl IntoIterator<Item = Bind>) -> String {
+        let first = self.binds.len() + 1;
+        self.binds.extend(values);
+        placeholders(self.dialect, first, self.binds.len() + 1 - first)
+    }
+}
+
+fn bind_all<'a, DB>(
+    mut query: diesel::query_builder::BoxedSqlQuery<'a, DB, diesel::query_builder::SqlQuery>,
+    binds: Vec<Bind>,
+) -> diesel::query_builder::BoxedSqlQuery<'a, DB, diesel::query_builder::SqlQuery>
+where
+    DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<prefect_orm::types::PUuid>
+        + diesel::sql_types::HasSqlType<prefect_orm::types::PTimestamp>
+        + diesel::sql_types::HasSqlType<diesel::sql_types::BigInt>,
+    prefect_orm::types::Val<uuid::Uuid>: diesel::serialize::ToSql<prefect_orm::types::PUuid, DB>,
+    prefect_orm::types::Val<chrono::DateTime<chrono::Utc>>:
+        diesel::serialize::ToSql<prefect_orm::types::PTimestamp, DB>,
+    i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
+{
+    use prefect_orm::types::{PTimestamp, PUuid, Val};
+    for bind in binds {
+        query = match bind {
+            Bind::Uuid(u) => query.bind::<PUuid, _>(Val(u)),
+            Bind::Time(t) => query.bind::<PTimestamp, _>(Val(t)),
+            Bind::Int(n) => query.bind::<diesel::sql_types::BigInt, _>(n),
+        };
+    }
+    query
+}
+
+/// Runs a raw query with its binds and loads the rows by column name.
+pub(crate) async fn load_raw<R>(
+    conn: &mut prefect_db_config::Conn<'_>,
+    sql: String,
+    binds: Vec<Bind>,
+) -> crate::QueryResult<Vec<R>>
+where
+    R: RawRow,
+{
+    use diesel_async::RunQueryDsl;
+    use prefect_db_config::Conn;
+    tracing::trace!(%sql, binds = binds.len(), "raw query");
+    Ok(match conn {
+        #[cfg(feature = "postgres")]
+        Conn::Postgres(c) => {
+            let query = bind_all(diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>(), binds);
+            query.load::<R>(&mut **c).await?
+        }
+        #[cfg(feature = "sqlite")]
+        Conn::Sqlite(c) => {
+            let query = bind_all(
+                diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>(),
+                binds,
+            );
+            query.load::<R>(&mut **c).await?
+        }
+    })
+}
+
+/// A row a raw query can load on every compiled-in backend.
+#[cfg(all(feature = "postgres", feature = "sqlite"))]
+pub(crate) trait RawRow:
+    diesel::QueryableByName<diesel::pg::Pg>
+    + diesel::QueryableByName<diesel::sqlite::Sqlite>
+    + Send
+    + 'static
+{
+}
+#[cfg(all(feature = "postgres", feature = "sqlite"))]
+impl<T> RawRow for T where
+    T: diesel::QueryableByName<diesel::pg::Pg>
+        + diesel::QueryableByName<diesel::sqlite::Sqlite>
+        + Send
+        + 'static
+{
+}
+/// A row a raw query can load on every compiled-in backend.
+#[cfg(all(feature = "postgres", not(feature = "sqlite")))]
+pub(crate) trait RawRow: diesel::QueryableByName<diesel::pg::Pg> + Send + 'static {}
+#[cfg(all(feature = "postgres", not(feature = "sqlite")))]
+impl<T> RawRow for T where T: diesel::QueryableByName<diesel::pg::Pg> + Send + 'static {}
+/// A row a raw query can load on every compiled-in backend.
+#[cfg(all(feature = "sqlite", not(feature = "postgres")))]
+pub(crate) trait RawRow:
+    diesel::QueryableByName<diesel::sqlite::Sqlite> + Send + 'static
+{
+}
+#[cfg(all(feature = "sqlite", not(feature = "postgres")))]
+impl<T> RawRow for T where T: diesel::QueryableByName<diesel::sqlite::Sqlite> + Send + 'static {}
+
+/// Runs a raw statement with its binds; returns the number of rows affected.
+pub(crate) async fn execute_raw(
+    conn: &mut prefect_db_config::Conn<'_>,
+    sql: String,
+    binds: Vec<Bind>,
+) -> crate::QueryResult<usize> {
+    use diesel_async::RunQueryDsl;
+    use prefect_db_config::Conn;
+    tracing::trace!(%sql, binds = binds.len(), "raw statement");
+    Ok(match conn {
+        #[cfg(feature = "postgres")]
+        Conn::Postgres(c) => {
+            bind_all(diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>(), binds)
+                .execute(&mut **c)
+                .await?
+        }
+        #[cfg(feature = "sqlite")]
+        Conn::Sqlite(c) => {
+            bind_all(
+                diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>(),
+                binds,
+            )
+            .execute(&mut **c)
+            .await?
+        }
+    })
+}
+
+/// Prefect 3.9.1's `make_timestamp_bucket_index`, exact to the microsecond on both dialects:
+/// `floor((timestamp_expr - start) / interval)` as a BIGINT, for a positive interval of
+/// `interval_us` microseconds. Binds `start` and the interval through `b`.
+///
+/// PostgreSQL computes it from `EXTRACT(EPOCH FROM …)` (exact); SQLite from the stored text
+/// (`YYYY-MM-DD HH:MM:SS.ffffff`): whole seconds through `strftime('%s')` plus the six fraction
+/// digits, in integers (Prefect's SQLite version goes through `julianday` and rounds to
+/// milliseconds).
+pub(crate) fn bucket_index_sql(
+    b: &mut Binder,
+    timestamp_expr: &str,
+    start: chrono::DateTime<chrono::Utc>,
+    interval_us: i64,
+) -> String {
+    match b.dialect.0 {
+        Dialect::Postgres => {
+            let start = b.bind(Bind::Time(start));
+            let n = b.bind(Bind::Int(interval_us));
+            format!(
+                "CAST(floor((EXTRACT(EPOCH FROM ({timestamp_expr} - {start})) * 1000000) / {n}) AS BIGINT)"
+            )
+        }
+        Dialect::Sqlite => {
+            let start = b.bind(Bind::Int(start.timestamp_micros()));
+            let n = b.bind(Bind::Int(interval_us));
+            let d = format!(
+                "(CAST(strftime('%s', substr({timestamp_expr}, 1, 19)) AS INTEGER) * 1000000 \
+                 + CAST(substr({timestamp_expr}, 21, 6) AS INTEGER) - {start})"
+            );
+            format!("(CASE WHEN {d} >= 0 THEN {d} / {n} ELSE -((-{d} + {n} - 1) / {n}) END)")
+        }
+    }
+}

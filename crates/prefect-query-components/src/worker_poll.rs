@@ -1,0 +1,226 @@
+//! `get_scheduled_flow_runs_from_work_pool`: what workers poll (spec §8.4).
+//!
+//! One query on both dialects. Only the way candidate runs are taken per queue differs (see
+//! [`candidate_join`]): PostgreSQL takes them in a `LATERAL` subquery that locks them
+//! (`FOR UPDATE SKIP LOCKED`), SQLite (which has no `LATERAL` and no row locks) ranks the
+//! scheduled runs per queue in one window. Either way each queue yields at most
+//! `min(queue_limit, worker_limit, limit)` candidates. The reads are bounded by what Prefect's
+//! indexes allow (see the crate docs): an index on `(work_queue_id, next_scheduled_start_time)
+//! WHERE state_type = 'SCHEDULED'` would make PostgreSQL's per-queue subquery read only the
+//! runs it returns.
+
+use crate::QueryResult;
+use crate::sql::{Bind, Binder, SqlDialect, load_raw};
+use chrono::{DateTime, Utc};
+use diesel::QueryableByName;
+use prefect_db_config::{Conn, Dialect};
+use prefect_orm::models::FlowRun;
+use prefect_orm::types::PUuid;
+use uuid::Uuid;
+
+/// Prefect's default for `limit`, `worker_limit` and `queue_limit`.
+pub const DEFAULT_POLL_LIMIT: i64 = 1000;
+
+/// The arguments of [`get_scheduled_flow_runs_from_work_pool`](crate::QueryComponents::get_scheduled_flow_runs_from_work_pool).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkPoolPoll {
+    /// At most this many runs in all (default 1000).
+    pub limit: Option<i64>,
+    /// At most this many runs per work pool (default 1000).
+    pub worker_limit: Option<i64>,
+    /// At most this many runs per work queue (default 1000).
+    pub queue_limit: Option<i64>,
+    /// Only these pools (`None` or empty: every pool, as Prefect).
+    pub work_pool_ids: Option<Vec<Uuid>>,
+    /// Only these queues (`None` or empty: every queue, as Prefect).
+    pub work_queue_ids: Option<Vec<Uuid>>,
+    /// Only runs with `next_scheduled_start_time <= scheduled_before`.
+    pub scheduled_before: Option<DateTime<Utc>>,
+    /// Only runs with `next_scheduled_start_time >= scheduled_after`.
+    pub scheduled_after: Option<DateTime<Utc>>,
+    /// Order by queue priority first (lower number first), then scheduled time.
+    pub respect_queue_priorities: bool,
+}
+
+/// One polled run: Prefect's `WorkerFlowRunResponse`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerFlowRun {
+    /// The pool of the run's queue.
+    pub work_pool_id: Uuid,
+    /// The run's queue.
+    pub work_queue_id: Uuid,
+    /// The run (its `state` relationship is not loaded, as in Prefect).
+    pub flow_run: FlowRun,
+}
+
+#[derive(QueryableByName, Debug)]
+struct PolledRow {
+    #[diesel(sql_type = PUuid)]
+    run_work_pool_id: Uuid,
+    #[diesel(sql_type = PUuid)]
+    run_work_queue_id: Uuid,
+    #[diesel(sql_type = PUuid)]
+    run_id: Uuid,
+}
+
+/// The join that takes the candidate runs of queue `wq` (with its free slots in `qs`) as rows
+/// `c(id, next_scheduled_start_time)`, at most `cap` per queue in scheduled-time order: the one
+/// place where the dialects differ. `run_key = queue_key` ties a run to its queue
+/// (`fr.work_queue_id = wq.id`); `filters` are the other conditions on `fr`.
+///
+/// PostgreSQL: a `LATERAL` subquery per queue, `LIMIT`ed by the queue's free slots, locking its
+/// rows (`FOR UPDATE SKIP LOCKED`). SQLite has neither `LATERAL` nor row locks: one pass over
+/// the candidate runs (through the `state_type` index) ranks them per queue with a window.
+pub(crate) fn candidate_join(
+    d: SqlDialect,
+    run_key: &str,
+    queue_key: &str,
+    filters: &str,
+    cap: &str,
+) -> String {
+    let order = "ORDER BY fr.next_scheduled_start_time ASC NULLS LAST, fr.id ASC";
+    match d.0 {
+        Dialect::Postgres => {
+            let limit = d.least(cap, &format!("COALESCE(qs.available_slots, {cap})"));
+            format!(
+                "CROSS JOIN LATERAL (SELECT fr.id, fr.next_scheduled_start_time FROM flow_run fr \
+                 WHERE fr.{run_key} = {queue_key} AND {filters} {order} LIMIT {limit}{lock}) c",
+                lock = d.skip_locked("fr"),
+            )
+        }
+        Dialect::Sqlite => format!(
+            "JOIN (SELECT fr.id, fr.next_scheduled_start_time, fr.{run_key} AS run_key, \
+                   ROW_NUMBER() OVER (PARTITION BY fr.{run_key} {order}) AS run_rank \
+                   FROM flow_run fr WHERE {filters}) c \
+             ON c.run_key = {queue_key} AND c.run_rank <= {cap}"
+        ),
+    }
+}
+
+/// The SQL text and binds of a poll.
+pub(crate) fn poll_sql(dialect: Dialect, args: &WorkPoolPoll) -> (String, Vec<Bind>) {
+    let d = SqlDialect(dialect);
+    let mut b = Binder::new(d);
+    let clamp = |v: Option<i64>| v.unwrap_or(DEFAULT_POLL_LIMIT).max(0);
+    let (limit, worker_limit, queue_limit) = (
+        clamp(args.limit),
+        clamp(args.worker_limit),
+        clamp(args.queue_limit),
+    );
+    // No queue can contribute more runs than any of the three limits allows.
+    let cap = b.bind(Bind::Int(queue_limit.min(worker_limit).min(limit)));
+    let limit = b.bind(Bind::Int(limit));
+    let worker_limit = b.bind(Bind::Int(worker_limit));
+
+    let retry_type = d.json_text_field("fr.empirical_policy", "retry_type");
+    let mut filters = format!(
+        "fr.state_type = 'SCHEDULED' \
+         AND ({retry_type} IS NULL OR {retry_type} <> 'in_process')"
+    );
+    if let Some(after) = args.scheduled_after {
+        filters += &format!(
+            " AND fr.next_scheduled_start_time >= {}",
+            b.bind(Bind::Time(after))
+        );
+    }
+    if let Some(before) = args.scheduled_before {
+        filters += &format!(
+            " AND fr.next_scheduled_start_time <= {}",
+            b.bind(Bind::Time(before))
+        );
+    }
+    let mut pool_filter = String::new();
+    if let Some(ids) = args.work_pool_ids.as_ref().filter(|ids| !ids.is_empty()) {
+        pool_filter = format!(
+            " AND wp.id IN ({})",
+            b.bind_list(ids.iter().copied().map(Bind::Uuid))
+        );
+    }
+    let mut queue_filter = String::new();
+    if let Some(ids) = args.work_queue_ids.as_ref().filter(|ids| !ids.is_empty()) {
+        queue_filter = format!(
+            " AND wq.id IN ({})",
+            b.bind_list(ids.iter().copied().map(Bind::Uuid))
+        );
+    }
+    let priority = if args.respect_queue_priorities {
+        "work_queue_priority ASC, "
+    } else {
+        ""
+    };
+    let active = "fr.state_type IN ('RUNNING', 'PENDING')";
+    let queue_free = d.greatest("0", "wq.concurrency_limit - COALESCE(a.n, 0)");
+    let pool_free = d.greatest(
+        "0",
+        "wp.concurrency_limit - CAST(COALESCE(SUM(a.n), 0) AS BIGINT)",
+    );
+    let pool_take = d.least(
+        &worker_limit,
+        &format!("COALESCE(ps.available_slots, {worker_limit})"),
+    );
+    let candidates = candidate_join(d, "work_queue_id", "wq.id", &filters, &cap);
+
+    let sql = format!(
+        "WITH active_runs AS (\
+           SELECT fr.work_queue_id AS work_queue_id, COUNT(fr.id) AS n FROM flow_run fr \
+           WHERE {active} GROUP BY fr.work_queue_id), \
+         queue_slots AS (\
+           SELECT wq.id AS work_queue_id, {queue_free} AS available_slots \
+           FROM work_queue wq JOIN work_pool wp ON wp.id = wq.work_pool_id \
+           LEFT JOIN active_runs a ON a.work_queue_id = wq.id \
+           WHERE wq.concurrency_limit IS NOT NULL AND NOT wq.is_paused AND NOT wp.is_paused{pool_filter}{queue_filter}), \
+         pool_slots AS (\
+           SELECT wp.id AS work_pool_id, {pool_free} AS available_slots \
+           FROM work_pool wp JOIN work_queue wq ON wq.work_pool_id = wp.id \
+           LEFT JOIN active_runs a ON a.work_queue_id = wq.id \
+           WHERE wp.concurrency_limit IS NOT NULL AND NOT wp.is_paused{pool_filter} \
+           GROUP BY wp.id, wp.concurrency_limit), \
+         candidates AS (\
+           SELECT wp.id AS run_work_pool_id, wq.id AS run_work_queue_id, wq.priority AS work_queue_priority, \
+                  c.id AS run_id, c.next_scheduled_start_time AS run_time, qs.available_slots AS queue_slots, \
+                  ROW_NUMBER() OVER (PARTITION BY wq.id ORDER BY c.next_scheduled_start_time ASC NULLS LAST, c.id ASC) AS queue_rank \
+           FROM work_pool wp JOIN work_queue wq ON wq.work_pool_id = wp.id \
+           LEFT JOIN queue_slots qs ON qs.work_queue_id = wq.id \
+           {candidates} \
+           WHERE NOT wp.is_paused AND NOT wq.is_paused{pool_filter}{queue_filter}), \
+         ranked AS (\
+           SELECT k.*, ROW_NUMBER() OVER (PARTITION BY k.run_work_pool_id \
+                  ORDER BY {priority}k.run_time ASC NULLS LAST, k.run_id ASC) AS pool_rank \
+           FROM candidates k WHERE k.queue_rank <= COALESCE(k.queue_slots, {cap})) \
+         SELECT r.run_work_pool_id, r.run_work_queue_id, r.run_id \
+         FROM ranked r LEFT JOIN pool_slots ps ON ps.work_pool_id = r.run_work_pool_id \
+         WHERE r.pool_rank <= {pool_take} \
+         ORDER BY {priority}r.run_time ASC NULLS LAST, r.run_id ASC \
+         LIMIT {limit}"
+    );
+    (sql, b.binds)
+}
+
+pub(crate) async fn get_scheduled_flow_runs_from_work_pool(
+    conn: &mut Conn<'_>,
+    args: &WorkPoolPoll,
+) -> QueryResult<Vec<WorkerFlowRun>> {
+    let (sql, binds) = poll_sql(conn.dialect(), args);
+    let rows: Vec<PolledRow> = load_raw(conn, sql, binds).await?;
+    let mut runs =
+        crate::load::flow_runs_by_id(conn, rows.iter().map(|r| r.run_id).collect()).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        // A run deleted between the two statements (possible only on PostgreSQL outside a
+        // transaction) is left out.
+        if let Some(flow_run) = runs.remove(&row.run_id) {
+            out.push(WorkerFlowRun {
+                work_pool_id: row.run_work_pool_id,
+                work_queue_id: row.run_work_queue_id,
+                flow_run,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The SQL text of a poll (binds as numbered placeholders), for plan inspection (`EXPLAIN`).
+#[doc(hidden)]
+pub fn poll_sql_text(dialect: Dialect, args: &WorkPoolPoll) -> String {
+    poll_sql(dialect, args).0
+}

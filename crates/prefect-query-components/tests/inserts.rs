@@ -1,0 +1,209 @@
+//! Multi-row inserts, upserts and the scheduler's bulk path on both dialects.
+
+mod common;
+
+use common::{BoxError, flow, t};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use prefect_db_config::{Conn, TxMode, dispatch};
+use prefect_db_test::{Dialect, TestResult, conformance};
+use prefect_orm::models::{Flow, FlowRun, FlowRunState, NewFlow, NewFlowRun, NewFlowRunState};
+use prefect_orm::schema::{flow, flow_run, flow_run_state};
+use prefect_orm::types::StateType;
+use prefect_query_components::{OnConflict, QueryComponents, QueryError};
+use uuid::Uuid;
+
+conformance!(
+    insert_many_returns_inserted_ids_and_skips_conflicts,
+    a_failing_batch_inserts_nothing,
+    rows_leaving_different_columns_to_defaults,
+    scheduler_bulk_path_points_new_runs_at_their_states,
+    set_state_id_statement_picks_the_given_state,
+);
+
+async fn flows(conn: &mut Conn<'_>) -> Result<Vec<String>, BoxError> {
+    let mut names: Vec<String> = dispatch!(conn, |c| flow::table.select(flow::name).load(c).await)?;
+    names.sort();
+    Ok(names)
+}
+
+async fn runs(conn: &mut Conn<'_>) -> Result<Vec<FlowRun>, BoxError> {
+    Ok(dispatch!(conn, |c| flow_run::table
+        .select(FlowRun::as_select())
+        .order_by(flow_run::name)
+        .load(c)
+        .await)?)
+}
+
+async fn insert_many_returns_inserted_ids_and_skips_conflicts(dialect: Dialect) -> TestResult {
+    let (_db, p) = common::migrated(dialect).await?;
+    let mut pc = p.get().await?;
+    let conn = &mut pc.conn();
+    let qc = QueryComponents::new();
+    let (a, b) = (NewFlow::new("a"), NewFlow::new("b"));
+    let ids = qc
+        .insert(conn, vec![a.clone(), b.clone()], OnConflict::Fail)
+        .await?;
+    assert_eq!(ids, [a.id, b.id]);
+    // "b" conflicts on flow.name (Prefect's flow upsert columns): skipped, not returned.
+    let (b2, c) = (NewFlow::new("b"), NewFlow::new("c"));
+    let ids = qc
+        .insert(conn, vec![b2, c.clone()], OnConflict::DoNothing)
+        .await?;
+    assert_eq!(ids, [c.id]);
+    assert_eq!(flows(conn).await?, ["a", "b", "c"]);
+    let stored: Flow = dispatch!(conn, |c| flow::table
+        .filter(flow::name.eq("b"))
+        .select(Flow::as_select())
+        .get_result(c)
+        .await)?;
+    assert_eq!(stored.id, b.id, "the first row stays");
+    assert!(
+        qc.insert::<NewFlow>(conn, vec![], OnConflict::Fail)
+            .await?
+            .is_empty()
+    );
+    Ok(())
+}
+
+async fn a_failing_batch_inserts_nothing(dialect: Dialect) -> TestResult {
+    let (_db, p) = common::migrated(dialect).await?;
+    let mut pc = p.get().await?;
+    let conn = &mut pc.conn();
+    let qc = QueryComponents::new();
+    qc.insert(conn, vec![NewFlow::new("a")], OnConflict::Fail)
+        .await?;
+    let result = qc
+        .insert(
+            conn,
+            vec![NewFlow::new("d"), NewFlow::new("a")],
+            OnConflict::Fail,
+        )
+        .await;
+    assert!(matches!(result, Err(QueryError::Db(_))), "{result:?}");
+    assert_eq!(flows(conn).await?, ["a"], "d is not inserted either");
+    Ok(())
+}
+
+async fn rows_leaving_different_columns_to_defaults(dialect: Dialect) -> TestResult {
+    let (_db, p) = common::migrated(dialect).await?;
+    let mut pc = p.get().await?;
+    let conn = &mut pc.conn();
+    let f = flow(conn, "f").await?;
+    let plain = NewFlowRun::new("r1", f);
+    let mut custom = NewFlowRun::new("r2", f);
+    custom.run_count = Some(3);
+    custom.tags = Some(serde_json::json!(["x"]));
+    custom.next_scheduled_start_time = Some(t(9));
+    QueryComponents::new()
+        .insert(conn, vec![plain, custom], OnConflict::Fail)
+        .await?;
+    let rows = runs(conn).await?;
+    assert_eq!(
+        (rows[0].run_count, &rows[0].tags),
+        (0, &serde_json::json!([])),
+        "database defaults"
+    );
+    assert_eq!(
+        (rows[1].run_count, &rows[1].tags),
+        (3, &serde_json::json!(["x"]))
+    );
+    assert_eq!(rows[1].next_scheduled_start_time, Some(t(9)));
+    Ok(())
+}
+
+fn scheduled_run(flow_id: Uuid, name: &str, key: &str) -> NewFlowRun {
+    let mut run = NewFlowRun::new(name, flow_id);
+    run.idempotency_key = Some(key.to_owned());
+    run.state_type = Some(StateType::Scheduled);
+    run.state_name = Some("Scheduled".to_owned());
+    run.next_scheduled_start_time = Some(t(0));
+    run
+}
+
+async fn scheduler_bulk_path_points_new_runs_at_their_states(dialect: Dialect) -> TestResult {
+    let (_db, p) = common::migrated(dialect).await?;
+    let mut pc = p.get().await?;
+    let conn = &mut pc.conn();
+    let qc = QueryComponents::new();
+    let f = flow(conn, "f").await?;
+    // An earlier scheduler pass already made the run with key "k2".
+    let earlier = scheduled_run(f, "r0", "k2");
+    qc.insert(conn, vec![earlier.clone()], OnConflict::Fail)
+        .await?;
+
+    let (r1, r2, r3) = (
+        scheduled_run(f, "r1", "k1"),
+        scheduled_run(f, "r2", "k2"),
+        scheduled_run(f, "r3", "k3"),
+    );
+    let states: Vec<NewFlowRunState> = [&r1, &r2, &r3]
+        .iter()
+        .map(|r| NewFlowRunState::new(StateType::Scheduled, "Scheduled", r.id))
+        .collect();
+    let (s1, s3) = (states[0].id, states[2].id);
+    let (r1_id, r3_id) = (r1.id, r3.id);
+    let inserted = conn
+        .transaction(TxMode::Write, async |tx| {
+            QueryComponents::new()
+                .set_state_id_on_inserted_flow_runs(tx, vec![r1, r2, r3], states)
+                .await
+        })
+        .await?;
+    // r2 conflicts with r0 on (flow_id, idempotency_key): not inserted, its state neither.
+    assert_eq!(inserted, [r1_id, r3_id]);
+    let rows = runs(conn).await?;
+    let by_name = |n: &str| {
+        rows.iter()
+            .find(|r| r.name == n)
+            .map(|r| (r.id, r.state_id))
+    };
+    assert_eq!(
+        by_name("r0"),
+        Some((earlier.id, None)),
+        "the existing run is untouched"
+    );
+    assert_eq!(by_name("r1"), Some((r1_id, Some(s1))));
+    assert_eq!(by_name("r3"), Some((r3_id, Some(s3))));
+    assert_eq!(by_name("r2"), None);
+    let n: i64 = dispatch!(conn, |c| flow_run_state::table.count().get_result(c).await)?;
+    assert_eq!(n, 2, "only the inserted runs' states");
+    Ok(())
+}
+
+async fn set_state_id_statement_picks_the_given_state(dialect: Dialect) -> TestResult {
+    let (_db, p) = common::migrated(dialect).await?;
+    let mut pc = p.get().await?;
+    let conn = &mut pc.conn();
+    let qc = QueryComponents::new();
+    let f = flow(conn, "f").await?;
+    let (a, b) = (NewFlowRun::new("a", f), NewFlowRun::new("b", f));
+    let (a_id, b_id) = (a.id, b.id);
+    qc.insert(conn, vec![a, b], OnConflict::Fail).await?;
+    let mut old = NewFlowRunState::new(StateType::Pending, "Pending", a_id);
+    old.timestamp = Some(t(0));
+    let mut new = NewFlowRunState::new(StateType::Running, "Running", a_id);
+    new.timestamp = Some(t(1));
+    let other = NewFlowRunState::new(StateType::Running, "Running", b_id);
+    let new_id = new.id;
+    qc.insert(conn, vec![old.clone(), new, other], OnConflict::Fail)
+        .await?;
+    // b's state is not in the given list: b keeps its (NULL) state_id and is not counted.
+    let n = qc
+        .set_state_id_on_inserted_flow_runs_statement(conn, &[a_id, b_id], &[old.id, new_id])
+        .await?;
+    assert_eq!(n, 1);
+    let rows = runs(conn).await?;
+    assert_eq!(
+        rows[0].state_id,
+        Some(new_id),
+        "the newer of a's two given states"
+    );
+    assert_eq!(rows[1].state_id, None);
+    let states: Vec<FlowRunState> = dispatch!(conn, |c| flow_run_state::table
+        .select(FlowRunState::as_select())
+        .load(c)
+        .await)?;
+    assert_eq!(states.len(), 3);
+    Ok(())
+}

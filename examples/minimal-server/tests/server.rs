@@ -1,0 +1,99 @@
+//! The example server on loopback: readiness follows the database, and a flow run written
+//! through one endpoint reads back through the other, on both dialects.
+
+use minimal_server::{FlowRunView, app};
+use prefect_db_config::{DatabaseUrl, Dialect};
+use prefect_db_interface::database_for;
+use prefect_db_test::{TestDatabase, TestResult, conformance};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+async fn serve(db: prefect_db_interface::Database) -> Result<SocketAddr, std::io::Error> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app(db)).await;
+    });
+    Ok(addr)
+}
+
+/// One HTTP/1.1 request; returns the status code and the body.
+async fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String), std::io::Error> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let body = body.unwrap_or("");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+/// A TCP proxy to `target` on `port`, until the returned task is aborted.
+async fn proxy(port: u16, target: SocketAddr) -> Result<tokio::task::JoinHandle<()>, std::io::Error> {
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    Ok(tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            conns.spawn(async move {
+                if let Ok(mut outbound) = TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    }))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_answers_503_while_the_database_is_unreachable() -> TestResult {
+    let db = TestDatabase::empty(Dialect::Postgres).await?;
+    let pg = db.postgres_url().ok_or("not postgres")?;
+    let target: SocketAddr = format!("{}:{}", pg.host().ok_or("no host")?, pg.port()).parse()?;
+    // A port where nothing listens (yet).
+    let port = TcpListener::bind("127.0.0.1:0").await?.local_addr()?.port();
+    let user = pg.user().unwrap_or_else(|| "postgres".to_owned());
+    let url = format!("postgresql://{user}@127.0.0.1:{port}/{}", pg.database());
+    let mut config = db.config();
+    config.url = DatabaseUrl::parse(&url, "test")?;
+    config.connection_timeout = Duration::from_secs(2);
+    let addr = serve(database_for(&config)?).await?;
+
+    assert_eq!(request(addr, "GET", "/health", None).await?.0, 200);
+    assert_eq!(request(addr, "GET", "/ready", None).await?.0, 503, "nothing listens on the database port");
+    let running = proxy(port, target).await?;
+    assert_eq!(request(addr, "GET", "/ready", None).await?.0, 200, "the database answers through the proxy");
+    running.abort();
+    let _ = running.await;
+    assert_eq!(request(addr, "GET", "/ready", None).await?.0, 503, "unreachable again");
+    Ok(())
+}
+
+async fn writes_and_reads_a_flow_run(dialect: Dialect) -> TestResult {
+    let db = TestDatabase::empty(dialect).await?;
+    let interface = database_for(&db.config())?;
+    interface.create_db().await?;
+    let addr = serve(interface).await?;
+    let (status, body) = request(addr, "POST", "/flow_runs", Some(r#"{"flow_name": "etl", "name": "nightly", "parameters": {"day": "2024-02-29", "n": 3}}"#)).await?;
+    assert_eq!(status, 200, "{body}");
+    let created: FlowRunView = serde_json::from_str(&body)?;
+    assert_eq!(created.name, "nightly");
+    assert_eq!(created.parameters, serde_json::json!({"day": "2024-02-29", "n": 3}));
+    let (status, body) = request(addr, "GET", &format!("/flow_runs/{}", created.id), None).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serde_json::from_str::<FlowRunView>(&body)?, created);
+    // A second run of the same flow reuses the flow.
+    let (_, body) = request(addr, "POST", "/flow_runs", Some(r#"{"flow_name": "etl", "name": "again"}"#)).await?;
+    assert_eq!(serde_json::from_str::<FlowRunView>(&body)?.flow_id, created.flow_id);
+    let (status, _) = request(addr, "GET", &format!("/flow_runs/{}", uuid::Uuid::new_v4()), None).await?;
+    assert_eq!(status, 404);
+    Ok(())
+}
+
+conformance!(writes_and_reads_a_flow_run);
