@@ -14,10 +14,41 @@ pub enum QueryError {
     #[error("Flow run {0} not found")]
     FlowRunNotFound(Uuid),
     /// The flow run graph has more nodes than allowed (Prefect's `FlowRunGraphTooLarge`).
-    #[error("the flow run graph has more than {max_nodes} nodes")]
+    #[error("The graph of flow run {flow_run_id} has more than {max_nodes} nodes.")]
     GraphTooLarge {
+        /// The flow run whose graph was asked for.
+        flow_run_id: Uuid,
         /// The limit that was exceeded.
         max_nodes: usize,
+    },
+    /// An upsert names a column its table does not have, or one it may not update.
+    #[error("cannot upsert column {column:?} of table {table}: {reason}")]
+    UpsertColumn {
+        /// The table.
+        table: &'static str,
+        /// The column named.
+        column: String,
+        /// Why it cannot be updated.
+        reason: &'static str,
+    },
+    /// One `ON CONFLICT … DO UPDATE` batch would update the same row twice (two rows of the
+    /// batch share a conflict key); the batch is refused on both dialects.
+    #[error("an upsert batch into {table} hits the same row twice (conflict key shared by two rows){}", id.map(|id| format!(": row {id}")).unwrap_or_default())]
+    UpsertRowTwice {
+        /// The table.
+        table: &'static str,
+        /// The row hit twice, when known (SQLite, or PostgreSQL across statements).
+        id: Option<Uuid>,
+    },
+    /// A stored value is not one the query can read.
+    #[error("unexpected value {value:?} in {table}.{column}")]
+    UnexpectedValue {
+        /// The table.
+        table: &'static str,
+        /// The column.
+        column: &'static str,
+        /// The value found.
+        value: String,
     },
     /// An argument is out of range (for example a non-positive interval).
     #[error("invalid argument: {0}")]

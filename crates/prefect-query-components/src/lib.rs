@@ -28,11 +28,14 @@
 //! - **Work done**: each queue contributes at most `min(queue_limit, worker_limit, limit)`
 //!   candidates, and PostgreSQL locks at most that many per queue (Prefect locks up to
 //!   `queue_limit`, 1000 by default). The answer is the same.
-//! - **SQLite shape**: as Prefect's template, one window over the scheduled runs (read through
-//!   the `state_type` index) ranks them per queue; the RUNNING/PENDING runs are counted once per
-//!   poll, through the same index. Prefect's schema has no index on `(work_queue_id,
-//!   next_scheduled_start_time)` for scheduled runs, so a poll reads every scheduled run on
-//!   SQLite and every run of each polled queue on PostgreSQL, not only those returned.
+//! - **Work per poll**: with a `scheduled_before` bound (what workers send), each queue's
+//!   candidates come from a walk of Prefect's `next_scheduled_start_time` index that stops at
+//!   the queue's limit, on both dialects (SQLite through a correlated subquery and `INDEXED
+//!   BY`, PostgreSQL through its planner), and the RUNNING/PENDING runs are counted through the
+//!   `state_type` index: a poll reads about the runs it returns (times the number of queues
+//!   sharing the index), not every scheduled run. Prefect's SQLite template ranks every
+//!   scheduled run. Without a bound, SQLite ranks the scheduled runs as Prefect does (runs
+//!   without a scheduled time must come last, which the index cannot give in order).
 //! - **Empty id lists** filter nothing, as in Prefect (its templates test the lists' truth).
 //!
 //! Legacy work-queue polling (`get_scheduled_flow_runs_from_work_queues`):
@@ -71,13 +74,45 @@
 //! - The run history returns every bucket (empty ones included) with its states ordered by
 //!   state type, then name. It takes no flow, task-run or deployment filters yet.
 //!
-//! Not done yet: `uses_json_strings`, `cast_to_json`, `build_json_object`, `json_arr_agg` as
-//! typed expressions, and `flow_run_graph_v2`.
+//! Upserts ([`OnConflict::DoUpdate`]):
+//! - The listed columns are set from `excluded` and `updated` is set to one timestamp taken
+//!   in Rust (Prefect passes its own `now()` too); the ids returned are those of the rows
+//!   inserted or updated, in input order (an updated row's existing id).
+//! - Two rows of one batch sharing a conflict key are refused with
+//!   [`QueryError::UpsertRowTwice`] on both dialects (PostgreSQL refuses such a statement;
+//!   Prefect's SQLite statement lets the later row win). Nothing of the batch is written
+//!   (PostgreSQL batches over [`insert::PG_ROWS_PER_STATEMENT`] rows: only inside a
+//!   transaction).
+//!
+//! JSON expressions ([`json`]):
+//! - Values placed in [`json::build_json_object`] and [`json::json_arr_agg`] give the same
+//!   JSON on both dialects: JSON columns nest as JSON and booleans as `true`/`false` on SQLite
+//!   too (Prefect's SQLite versions give strings and 0/1), timestamps are the string
+//!   `YYYY-MM-DDTHH:MM:SS.ffffffZ` on both. Only SQL types with a JSON meaning compile.
+//! - `json_arr_agg` over no rows is `[]` on both (Prefect's PostgreSQL version gives NULL).
+//!
+//! Flow run graph (`flow_run_graph_v2`):
+//! - `parents`, `children` and `encapsulating` are ordered by the referenced node's start
+//!   time, then id, and name each node once, on both dialects (Prefect: PostgreSQL orders by
+//!   start time alone and repeats a node referenced by several inputs; SQLite leaves the order
+//!   unspecified; only `encapsulating` is de-duplicated).
+//! - Nodes with the same start time are ordered by end time with nodes still running last,
+//!   then by id (Prefect: NULL end times last on PostgreSQL, first on SQLite, ties
+//!   unspecified). Artifacts with the same `created` and states with the same `timestamp` are
+//!   ordered by id.
+//! - The edges are loaded by a separate statement and grouped in Rust (SQLite 3.40 has no
+//!   ordered aggregates); a graph takes five statements whatever its size, the edges only
+//!   when the graph is not too large. References are matched as text (a malformed id in
+//!   `task_inputs` matches nothing; Prefect's PostgreSQL query fails on it), and task inputs
+//!   that are not an object of lists are ignored rather than failing the query.
+//! - A node whose run has no state has `state_type: null` (Prefect fails validation).
 
 mod config_cache;
 mod error;
+pub mod graph;
 pub mod history;
 pub mod insert;
+pub mod json;
 mod load;
 mod scheduler;
 mod sql;
@@ -86,6 +121,7 @@ pub mod worker_poll;
 
 pub use config_cache::{CONFIGURATION_CACHE_SIZE, CONFIGURATION_CACHE_TTL};
 pub use error::{QueryError, QueryResult};
+pub use graph::{Edge, Graph, GraphArtifact, GraphState, Node, NodeKind};
 pub use history::{
     MAX_INTERVALS, RunHistoryBucket, RunHistoryState, RunHistoryTable, TimestampInterval,
     make_timestamp_intervals,
@@ -228,9 +264,35 @@ impl QueryComponents {
         history::run_history(conn, table, start, end, interval).await
     }
 
+    /// Prefect 3.9.1's `flow_run_graph_v2`: the graph of `flow_run_id` (its task runs and
+    /// subflow runs as nodes, with parent, child and encapsulating edges from the task inputs,
+    /// their artifacts, the flow run's own artifacts and its states). Nodes that ended before
+    /// `since` are left out; at most `max_artifacts` artifacts (the oldest, results excluded).
+    ///
+    /// Errors: [`QueryError::FlowRunNotFound`] when the flow run does not exist,
+    /// [`QueryError::GraphTooLarge`] when more than `max_nodes` nodes remain. Runs five
+    /// statements whatever the graph's size; call it inside a transaction for one snapshot.
+    pub async fn flow_run_graph_v2(
+        &self,
+        conn: &mut Conn<'_>,
+        flow_run_id: uuid::Uuid,
+        since: chrono::DateTime<chrono::Utc>,
+        max_nodes: usize,
+        max_artifacts: usize,
+    ) -> QueryResult<Graph> {
+        graph::flow_run_graph_v2(conn, flow_run_id, since, max_nodes, max_artifacts).await
+    }
+
+    /// Whether the connection's dialect hands JSON back as strings (Prefect's
+    /// `uses_json_strings`): true on SQLite, false on PostgreSQL.
+    pub fn uses_json_strings(&self, conn: &Conn<'_>) -> bool {
+        json::uses_json_strings(conn.dialect())
+    }
+
     /// Inserts many rows of one model in one call (Prefect's `insert(model)` with
-    /// `on_conflict_do_nothing` on the ORM configuration's upsert columns); returns the ids of
-    /// the rows inserted, in input order.
+    /// `on_conflict_do_nothing` or `on_conflict_do_update` on the ORM configuration's upsert
+    /// columns); returns the ids of the rows inserted (and, under [`OnConflict::DoUpdate`],
+    /// updated), in input order.
     pub async fn insert<R: BulkInsert>(
         &self,
         conn: &mut Conn<'_>,

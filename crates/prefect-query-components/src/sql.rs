@@ -45,6 +45,67 @@ impl SqlDialect {
         }
     }
 
+    /// A `FROM` item (named `alias`) of the key/value entries of `expr` when it is a JSON
+    /// object, with columns `key` and `value`; no rows for anything else (`jsonb_each` on
+    /// PostgreSQL, `json_each` on SQLite, whose text may also be malformed JSON).
+    pub(crate) fn json_object_entries(self, expr: &str, alias: &str) -> String {
+        match self.0 {
+            Dialect::Postgres => format!(
+                "LATERAL jsonb_each(CASE WHEN jsonb_typeof({expr}) = 'object' THEN {expr} \
+                 ELSE CAST('{{}}' AS jsonb) END) AS {alias}(key, value)"
+            ),
+            Dialect::Sqlite => format!(
+                "json_each(CASE WHEN NOT json_valid({expr}) THEN '{{}}' \
+                 WHEN json_type({expr}) = 'object' THEN {expr} ELSE '{{}}' END) AS {alias}"
+            ),
+        }
+    }
+
+    /// A `FROM` item (named `alias`, column `value`) of the elements of the value of the
+    /// entry `entry` (a [`json_object_entries`](Self::json_object_entries) item) when that
+    /// value is a JSON array; no rows for anything else.
+    pub(crate) fn json_entry_array_elements(self, entry: &str, alias: &str) -> String {
+        match self.0 {
+            Dialect::Postgres => format!(
+                "LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof({entry}.value) = 'array' \
+                 THEN {entry}.value ELSE CAST('[]' AS jsonb) END) AS {alias}(value)"
+            ),
+            Dialect::Sqlite => format!(
+                "json_each(CASE WHEN {entry}.type = 'array' THEN {entry}.value ELSE '[]' END) AS {alias}"
+            ),
+        }
+    }
+
+    /// The field `key` as text of the element `element` (a
+    /// [`json_entry_array_elements`](Self::json_entry_array_elements) item) when that element
+    /// is a JSON object; NULL otherwise.
+    pub(crate) fn json_element_field_text(self, element: &str, key: &str) -> String {
+        match self.0 {
+            Dialect::Postgres => format!("({element}.value ->> '{key}')"),
+            Dialect::Sqlite => format!(
+                "(CASE WHEN {element}.type = 'object' THEN json_extract({element}.value, '$.{key}') END)"
+            ),
+        }
+    }
+
+    /// A UUID or enum column as text (PostgreSQL casts; SQLite stores text already).
+    pub(crate) fn as_text(self, expr: &str) -> String {
+        match self.0 {
+            Dialect::Postgres => format!("CAST({expr} AS TEXT)"),
+            Dialect::Sqlite => expr.to_owned(),
+        }
+    }
+
+    /// An index hint after a table name in `FROM`: SQLite's `INDEXED BY` (its planner has no
+    /// statistics in a Prefect database and can pick an index that reads every run);
+    /// PostgreSQL plans from its own statistics and takes no hint.
+    pub(crate) fn indexed_by(self, index: &str) -> String {
+        match self.0 {
+            Dialect::Postgres => String::new(),
+            Dialect::Sqlite => format!(" INDEXED BY {index}"),
+        }
+    }
+
     /// The row-locking clause of a worker poll: PostgreSQL locks the candidate runs and skips
     /// those another poller holds; SQLite has no row locks (writers are serialised).
     pub(crate) fn skip_locked(self, alias: &str) -> String {

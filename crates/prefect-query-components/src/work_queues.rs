@@ -8,7 +8,7 @@
 
 use crate::QueryResult;
 use crate::sql::{Bind, Binder, SqlDialect, load_raw};
-use crate::worker_poll::candidate_join;
+use crate::worker_poll::{STATE_TYPE_INDEX, candidate_join};
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use prefect_db_config::Conn;
@@ -68,10 +68,18 @@ pub(crate) fn legacy_sql(
         );
     }
     let free = d.greatest("0", "wq.concurrency_limit - COALESCE(a.n, 0)");
-    let candidates = candidate_join(d, "work_queue_name", "wq.name", &filters, &cap);
+    let candidates = candidate_join(
+        d,
+        "work_queue_name",
+        "wq.name",
+        &filters,
+        &cap,
+        args.scheduled_before.is_some(),
+    );
+    let state_index = d.indexed_by(STATE_TYPE_INDEX);
     let sql = format!(
         "WITH active_runs AS (\
-           SELECT fr.work_queue_name AS work_queue_name, COUNT(fr.id) AS n FROM flow_run fr \
+           SELECT fr.work_queue_name AS work_queue_name, COUNT(fr.id) AS n FROM flow_run fr{state_index} \
            WHERE fr.state_type IN ('RUNNING', 'PENDING', 'CANCELLING') GROUP BY fr.work_queue_name), \
          concurrency_queues AS (\
            SELECT wq.id AS work_queue_id, {free} AS available_slots FROM work_queue wq \
@@ -107,4 +115,10 @@ pub(crate) async fn get_scheduled_flow_runs_from_work_queues(
             })
         })
         .collect())
+}
+
+/// The SQL text of a legacy poll (binds as numbered placeholders), for plan inspection.
+#[doc(hidden)]
+pub fn legacy_sql_text(dialect: prefect_db_config::Dialect, args: &WorkQueuesPoll) -> String {
+    legacy_sql(dialect, args).0
 }

@@ -1,13 +1,12 @@
 //! `get_scheduled_flow_runs_from_work_pool`: what workers poll (spec §8.4).
 //!
 //! One query on both dialects. Only the way candidate runs are taken per queue differs (see
-//! [`candidate_join`]): PostgreSQL takes them in a `LATERAL` subquery that locks them
-//! (`FOR UPDATE SKIP LOCKED`), SQLite (which has no `LATERAL` and no row locks) ranks the
-//! scheduled runs per queue in one window. Either way each queue yields at most
-//! `min(queue_limit, worker_limit, limit)` candidates. The reads are bounded by what Prefect's
-//! indexes allow (see the crate docs): an index on `(work_queue_id, next_scheduled_start_time)
-//! WHERE state_type = 'SCHEDULED'` would make PostgreSQL's per-queue subquery read only the
-//! runs it returns.
+//! `candidate_join`): PostgreSQL takes them in a `LATERAL` subquery that locks them
+//! (`FOR UPDATE SKIP LOCKED`), SQLite (which has no `LATERAL` and no row locks) in a
+//! correlated subquery. Either way each queue yields at most `min(queue_limit, worker_limit,
+//! limit)` candidates, read in scheduled-time order through Prefect's time index, so a poll
+//! reads about as many runs as it returns (times the number of queues sharing the index), not
+//! every scheduled run.
 
 use crate::QueryResult;
 use crate::sql::{Bind, Binder, SqlDialect, load_raw};
@@ -66,17 +65,29 @@ struct PolledRow {
 /// The join that takes the candidate runs of queue `wq` (with its free slots in `qs`) as rows
 /// `c(id, next_scheduled_start_time)`, at most `cap` per queue in scheduled-time order: the one
 /// place where the dialects differ. `run_key = queue_key` ties a run to its queue
-/// (`fr.work_queue_id = wq.id`); `filters` are the other conditions on `fr`.
+/// (`fr.work_queue_id = wq.id`); `filters` are the other conditions on `fr`; `bounded` says
+/// that `filters` hold `fr.next_scheduled_start_time <= …` (every worker poll does).
 ///
-/// PostgreSQL: a `LATERAL` subquery per queue, `LIMIT`ed by the queue's free slots, locking its
-/// rows (`FOR UPDATE SKIP LOCKED`). SQLite has neither `LATERAL` nor row locks: one pass over
-/// the candidate runs (through the `state_type` index) ranks them per queue with a window.
+/// The work done follows the runs returned, not the runs stored, through the one index of
+/// Prefect's schema that orders runs by scheduled time, `ix_flow_run__next_scheduled_start_time_asc`
+/// (Prefect clears `next_scheduled_start_time` when a run leaves SCHEDULED, so that index holds
+/// the scheduled runs): each queue walks it in time order and stops after `cap` matches.
+///
+/// - PostgreSQL: a `LATERAL` subquery per queue, `LIMIT`ed by the queue's free slots, locking
+///   its rows (`FOR UPDATE SKIP LOCKED`); the planner picks the time index from its statistics.
+/// - SQLite has neither `LATERAL` nor row locks nor statistics in a Prefect database. With a
+///   time bound, a correlated `IN (… LIMIT cap)` subquery per queue walks the time index
+///   (`INDEXED BY`, as SQLite would otherwise pick the `state_type` index and read every
+///   scheduled run). Without one, runs without a scheduled time must come last, which the
+///   index (NULLs first) cannot give in order: one pass over the scheduled runs (through the
+///   `state_type` index) ranks them per queue with a window, as Prefect's template does.
 pub(crate) fn candidate_join(
     d: SqlDialect,
     run_key: &str,
     queue_key: &str,
     filters: &str,
     cap: &str,
+    bounded: bool,
 ) -> String {
     let order = "ORDER BY fr.next_scheduled_start_time ASC NULLS LAST, fr.id ASC";
     match d.0 {
@@ -88,14 +99,25 @@ pub(crate) fn candidate_join(
                 lock = d.skip_locked("fr"),
             )
         }
+        Dialect::Sqlite if bounded => format!(
+            "JOIN flow_run c ON c.id IN (SELECT fr.id FROM flow_run fr{time_index} \
+               WHERE fr.{run_key} = {queue_key} AND {filters} {order} LIMIT {cap})",
+            time_index = d.indexed_by(TIME_INDEX),
+        ),
         Dialect::Sqlite => format!(
             "JOIN (SELECT fr.id, fr.next_scheduled_start_time, fr.{run_key} AS run_key, \
                    ROW_NUMBER() OVER (PARTITION BY fr.{run_key} {order}) AS run_rank \
-                   FROM flow_run fr WHERE {filters}) c \
-             ON c.run_key = {queue_key} AND c.run_rank <= {cap}"
+                   FROM flow_run fr{state_index} WHERE {filters}) c \
+             ON c.run_key = {queue_key} AND c.run_rank <= {cap}",
+            state_index = d.indexed_by(STATE_TYPE_INDEX),
         ),
     }
 }
+
+/// Prefect's index on `flow_run.next_scheduled_start_time`.
+pub(crate) const TIME_INDEX: &str = "ix_flow_run__next_scheduled_start_time_asc";
+/// Prefect's index on `flow_run.state_type` (what counting RUNNING/PENDING runs reads).
+pub(crate) const STATE_TYPE_INDEX: &str = "ix_flow_run__state_type";
 
 /// The SQL text and binds of a poll.
 pub(crate) fn poll_sql(dialect: Dialect, args: &WorkPoolPoll) -> (String, Vec<Bind>) {
@@ -158,11 +180,19 @@ pub(crate) fn poll_sql(dialect: Dialect, args: &WorkPoolPoll) -> (String, Vec<Bi
         &worker_limit,
         &format!("COALESCE(ps.available_slots, {worker_limit})"),
     );
-    let candidates = candidate_join(d, "work_queue_id", "wq.id", &filters, &cap);
+    let candidates = candidate_join(
+        d,
+        "work_queue_id",
+        "wq.id",
+        &filters,
+        &cap,
+        args.scheduled_before.is_some(),
+    );
+    let state_index = d.indexed_by(STATE_TYPE_INDEX);
 
     let sql = format!(
         "WITH active_runs AS (\
-           SELECT fr.work_queue_id AS work_queue_id, COUNT(fr.id) AS n FROM flow_run fr \
+           SELECT fr.work_queue_id AS work_queue_id, COUNT(fr.id) AS n FROM flow_run fr{state_index} \
            WHERE {active} GROUP BY fr.work_queue_id), \
          queue_slots AS (\
            SELECT wq.id AS work_queue_id, {queue_free} AS available_slots \

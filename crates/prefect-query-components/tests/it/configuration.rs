@@ -1,8 +1,7 @@
 //! `read_configuration_value` and its cache on both dialects.
 
-mod common;
 
-use common::{BoxError, migrated};
+use crate::common::{BoxError, migrated};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use prefect_db_config::{Conn, dispatch};

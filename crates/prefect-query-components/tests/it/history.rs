@@ -1,10 +1,9 @@
 //! Timestamp intervals, bucket indexes and run history, on both dialects where the database is
 //! involved. Expected buckets are worked out by hand from the seeded times.
 
-mod common;
 
 use chrono::TimeDelta;
-use common::{S, flow, migrated, t};
+use crate::common::{S, flow, migrated, t};
 use diesel_async::RunQueryDsl;
 use prefect_db_config::dispatch;
 use prefect_db_test::{Dialect, TestResult, conformance};

@@ -1,14 +1,15 @@
 //! Multi-row inserts, upserts and the scheduler's bulk path on both dialects.
 
-mod common;
-
-use common::{BoxError, flow, t};
+use crate::common::{BoxError, flow, t};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use prefect_db_config::{Conn, TxMode, dispatch};
 use prefect_db_test::{Dialect, TestResult, conformance};
-use prefect_orm::models::{Flow, FlowRun, FlowRunState, NewFlow, NewFlowRun, NewFlowRunState};
-use prefect_orm::schema::{flow, flow_run, flow_run_state};
+use prefect_orm::models::{
+    ArtifactCollection, Flow, FlowRun, FlowRunState, NewArtifactCollection, NewFlow, NewFlowRun,
+    NewFlowRunState,
+};
+use prefect_orm::schema::{artifact_collection, flow, flow_run, flow_run_state};
 use prefect_orm::types::StateType;
 use prefect_query_components::{OnConflict, QueryComponents, QueryError};
 use uuid::Uuid;
@@ -19,6 +20,8 @@ conformance!(
     rows_leaving_different_columns_to_defaults,
     scheduler_bulk_path_points_new_runs_at_their_states,
     set_state_id_statement_picks_the_given_state,
+    upsert_updates_conflicting_rows_and_inserts_new_ones,
+    upsert_refuses_bad_columns_and_rows_hit_twice,
 );
 
 async fn flows(conn: &mut Conn<'_>) -> Result<Vec<String>, BoxError> {
@@ -36,7 +39,7 @@ async fn runs(conn: &mut Conn<'_>) -> Result<Vec<FlowRun>, BoxError> {
 }
 
 async fn insert_many_returns_inserted_ids_and_skips_conflicts(dialect: Dialect) -> TestResult {
-    let (_db, p) = common::migrated(dialect).await?;
+    let (_db, p) = crate::common::migrated(dialect).await?;
     let mut pc = p.get().await?;
     let conn = &mut pc.conn();
     let qc = QueryComponents::new();
@@ -67,7 +70,7 @@ async fn insert_many_returns_inserted_ids_and_skips_conflicts(dialect: Dialect) 
 }
 
 async fn a_failing_batch_inserts_nothing(dialect: Dialect) -> TestResult {
-    let (_db, p) = common::migrated(dialect).await?;
+    let (_db, p) = crate::common::migrated(dialect).await?;
     let mut pc = p.get().await?;
     let conn = &mut pc.conn();
     let qc = QueryComponents::new();
@@ -86,7 +89,7 @@ async fn a_failing_batch_inserts_nothing(dialect: Dialect) -> TestResult {
 }
 
 async fn rows_leaving_different_columns_to_defaults(dialect: Dialect) -> TestResult {
-    let (_db, p) = common::migrated(dialect).await?;
+    let (_db, p) = crate::common::migrated(dialect).await?;
     let mut pc = p.get().await?;
     let conn = &mut pc.conn();
     let f = flow(conn, "f").await?;
@@ -122,7 +125,7 @@ fn scheduled_run(flow_id: Uuid, name: &str, key: &str) -> NewFlowRun {
 }
 
 async fn scheduler_bulk_path_points_new_runs_at_their_states(dialect: Dialect) -> TestResult {
-    let (_db, p) = common::migrated(dialect).await?;
+    let (_db, p) = crate::common::migrated(dialect).await?;
     let mut pc = p.get().await?;
     let conn = &mut pc.conn();
     let qc = QueryComponents::new();
@@ -172,7 +175,7 @@ async fn scheduler_bulk_path_points_new_runs_at_their_states(dialect: Dialect) -
 }
 
 async fn set_state_id_statement_picks_the_given_state(dialect: Dialect) -> TestResult {
-    let (_db, p) = common::migrated(dialect).await?;
+    let (_db, p) = crate::common::migrated(dialect).await?;
     let mut pc = p.get().await?;
     let conn = &mut pc.conn();
     let qc = QueryComponents::new();
@@ -205,5 +208,132 @@ async fn set_state_id_statement_picks_the_given_state(dialect: Dialect) -> TestR
         .load(c)
         .await)?;
     assert_eq!(states.len(), 3);
+    Ok(())
+}
+
+async fn collections(conn: &mut Conn<'_>) -> Result<Vec<ArtifactCollection>, BoxError> {
+    Ok(dispatch!(conn, |c| artifact_collection::table
+        .select(ArtifactCollection::as_select())
+        .order_by(artifact_collection::key)
+        .load(c)
+        .await)?)
+}
+
+fn collection(key: &str, latest: u128, description: &str) -> NewArtifactCollection {
+    let mut row = NewArtifactCollection::new(key, Uuid::from_u128(latest));
+    row.description = Some(description.to_owned());
+    row.type_ = Some("markdown".to_owned());
+    row.created = t(0);
+    row.updated = t(0);
+    row
+}
+
+/// Prefect's artifact collection upsert: `ON CONFLICT (key) DO UPDATE` of the listed columns.
+const LATEST_AND_DESCRIPTION: &[&str] = &["latest_id", "description"];
+
+async fn upsert_updates_conflicting_rows_and_inserts_new_ones(dialect: Dialect) -> TestResult {
+    let (_db, p) = crate::common::migrated(dialect).await?;
+    let mut pc = p.get().await?;
+    let conn = &mut pc.conn();
+    let qc = QueryComponents::new();
+    let (k1, k2) = (collection("k1", 1, "old"), collection("k2", 2, "two"));
+    let k1_id = k1.id;
+    qc.insert(conn, vec![k1, k2.clone()], OnConflict::Fail)
+        .await?;
+
+    // k1 again (a new id, latest 11, "new", another type) and k3 (new).
+    let mut k1_again = collection("k1", 11, "new");
+    k1_again.type_ = Some("table".to_owned());
+    let k3 = collection("k3", 3, "three");
+    let ids = qc
+        .insert(
+            conn,
+            vec![k1_again.clone(), k3.clone()],
+            OnConflict::DoUpdate(LATEST_AND_DESCRIPTION),
+        )
+        .await?;
+    // The conflicting row keeps its id, which is returned in place of the row given; k3 is
+    // inserted with its own id.
+    assert_eq!(ids, [k1_id, k3.id]);
+    assert_ne!(k1_again.id, k1_id);
+    let rows = collections(conn).await?;
+    let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["k1", "k2", "k3"]);
+    let k1 = &rows[0];
+    // Listed columns come from the row given; `type` is not listed and stays; `created` stays;
+    // `updated` moves from t(0) to the time of the upsert.
+    assert_eq!(
+        (
+            k1.latest_id,
+            k1.description.as_deref(),
+            k1.type_.as_deref(),
+            k1.created
+        ),
+        (Uuid::from_u128(11), Some("new"), Some("markdown"), t(0))
+    );
+    assert!(k1.updated > t(0), "updated is set: {}", k1.updated);
+    // k2 is not in the batch: untouched. k3 is inserted as given.
+    assert_eq!(
+        (rows[1].latest_id, rows[1].updated),
+        (Uuid::from_u128(2), t(0))
+    );
+    assert_eq!(
+        (
+            rows[2].id,
+            rows[2].latest_id,
+            rows[2].description.as_deref()
+        ),
+        (k3.id, Uuid::from_u128(3), Some("three"))
+    );
+    Ok(())
+}
+
+async fn upsert_refuses_bad_columns_and_rows_hit_twice(dialect: Dialect) -> TestResult {
+    let (_db, p) = crate::common::migrated(dialect).await?;
+    let mut pc = p.get().await?;
+    let conn = &mut pc.conn();
+    let qc = QueryComponents::new();
+    qc.insert(conn, vec![collection("k1", 1, "old")], OnConflict::Fail)
+        .await?;
+    for (columns, column) in [(&["nope"][..], "nope"), (&["id"][..], "id")] {
+        let err = qc
+            .insert(
+                conn,
+                vec![collection("k1", 2, "x")],
+                OnConflict::DoUpdate(columns),
+            )
+            .await;
+        assert!(
+            matches!(&err, Err(QueryError::UpsertColumn { table: "artifact_collection", column: c, .. }) if c == column),
+            "{err:?}"
+        );
+    }
+    // Two rows of one batch with key k2 (new) would write the same row twice: refused on both
+    // dialects, and the batch (with k4 and the k1 update) leaves nothing behind.
+    let err = qc
+        .insert(
+            conn,
+            vec![
+                collection("k4", 4, "four"),
+                collection("k1", 5, "changed"),
+                collection("k2", 6, "a"),
+                collection("k2", 7, "b"),
+            ],
+            OnConflict::DoUpdate(LATEST_AND_DESCRIPTION),
+        )
+        .await;
+    assert!(
+        matches!(
+            err,
+            Err(QueryError::UpsertRowTwice {
+                table: "artifact_collection",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    let rows = collections(conn).await?;
+    let left: Vec<(&str, Uuid)> = rows.iter().map(|r| (r.key.as_str(), r.latest_id)).collect();
+    assert_eq!(left, [("k1", Uuid::from_u128(1))]);
     Ok(())
 }
