@@ -176,6 +176,34 @@ pub fn max_batch_rows(dialect: prefect_db_config::Dialect, columns: usize) -> us
     (params / columns.max(1)).max(1)
 }
 
+/// Rows per `UPDATE … FROM (VALUES …)` statement setting deferred columns.
+const UPDATE_ROWS_PER_STATEMENT: usize = 1000;
+
+/// `UPDATE table SET c1 = v.column2, … FROM (VALUES (?, ?, …), …) AS v WHERE table.id =
+/// v.column1` for `rows` rows: the id then each of `columns` per row, numbered placeholders on
+/// both dialects (both name the columns of a `VALUES` list `column1`, `column2`, …).
+fn update_from_values_sql(dialect: prefect_db_config::Dialect, table: &str, columns: &[&str], rows: usize) -> String {
+    let per_row = 1 + columns.len();
+    let placeholder = |n: usize| match dialect {
+        prefect_db_config::Dialect::Postgres => format!("${n}"),
+        prefect_db_config::Dialect::Sqlite => format!("?{n}"),
+    };
+    let set = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("\"{c}\" = v.column{}", i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let values = (0..rows)
+        .map(|r| {
+            let row = (1..=per_row).map(|k| placeholder(r * per_row + k)).collect::<Vec<_>>().join(", ");
+            format!("({row})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("UPDATE \"{table}\" SET {set} FROM (VALUES {values}) AS v WHERE \"{table}\".id = v.column1")
+}
+
 macro_rules! deferred_ops {
     ($t:ident, $Row:ident, []) => {
         pub(in super::super) fn take_deferred(_rows: &mut [$Row]) -> Vec<$Row> {
@@ -200,11 +228,20 @@ macro_rules! deferred_ops {
             kept
         }
         pub(in super::super) async fn apply_deferred(conn: &mut Conn<'_>, rows: Vec<$Row>) -> QueryResult<usize> {
+            // One `UPDATE … FROM (VALUES …)` per chunk instead of one statement per row.
+            let deferred: &[&str] = &[$(stringify!($def)),+];
+            let per_row = 1 + deferred.len();
+            let chunk = (max_batch_rows(conn.dialect(), per_row)).min(UPDATE_ROWS_PER_STATEMENT);
             let mut n = 0;
-            for row in rows {
-                let target = $t::table.filter($t::id.eq(Val(row.id)));
+            for rows in rows.chunks(chunk) {
+                let sql = update_from_values_sql(conn.dialect(), stringify!($t), deferred, rows.len());
                 n += prefect_db_config::dispatch!(conn, |c| {
-                    diesel::update(target).set(($($t::$def.eq(Val(row.$def)),)+)).execute(c).await
+                    let mut q = diesel::sql_query(sql.as_str()).into_boxed();
+                    for row in rows {
+                        q = q.bind::<prefect_orm::types::PUuid, _>(Val(row.id));
+                        $(q = q.bind::<diesel::sql_types::Nullable<prefect_orm::types::PUuid>, _>(Val(row.$def));)+
+                    }
+                    q.execute(c).await
                 })?;
             }
             Ok(n)
