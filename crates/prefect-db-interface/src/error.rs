@@ -16,4 +16,27 @@ pub enum InterfaceError {
     /// Migrations (tier 3).
     #[error(transparent)]
     Migration(#[from] prefect_orm::migrations::MigrationError),
+    /// The database could not be reached (or, for a migration command, neither reached nor
+    /// created) within the connection timeout.
+    #[error("cannot reach {url} within {timeout:?} (connection timeout): {reason}")]
+    Unreachable {
+        /// The database, password masked.
+        url: String,
+        /// The connection timeout it had.
+        timeout: std::time::Duration,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl InterfaceError {
+    /// Whether the error means the database could not be reached at all (as opposed to a
+    /// database that answered with an error or a refusal).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            InterfaceError::Unreachable { .. }
+                | InterfaceError::Db(prefect_db_config::DbError::Connect { .. } | prefect_db_config::DbError::PoolTimeout { .. })
+        )
+    }
 }

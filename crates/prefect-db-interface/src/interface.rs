@@ -1,32 +1,74 @@
 //! The interface itself: one instance per configuration, built from settings, never migrating
-//! on its own; and how server code gets it (a cheap cloneable handle, scoped overrides for tests).
+//! on its own; and how server code gets it (a cheap cloneable handle, scoped overrides of the
+//! configuration, the query components and the ORM configuration for tests).
 
 use crate::error::InterfaceError;
 use crate::migrate::{self, DowngradeTarget, MigrationInfo, MigrationStatus, UpgradeReport, UpgradeTarget};
 use prefect_db_config::settings::DatabaseSettings;
 use prefect_db_config::{DatabaseConfig, DbPool, Dialect, PooledConnection, TxMode, admin};
+use prefect_orm::orm_config::{self, UpsertTarget};
+use prefect_query_components::QueryComponents;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// The database interface (Prefect's `PrefectDBInterface`): the configuration, its pool, and
-/// the operations of tiers 1 and 3 on it. Cheap to clone through [`Database`].
+/// Prefect's ORM configuration (`BaseORMConfiguration`) as a value: the upserts and the
+/// migrations directory of a dialect. The defaults come from [`prefect_orm::orm_config`]; tests
+/// may swap in another value with [`DatabaseOverride::orm_config`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrmConfig {
+    /// The upsert conflict targets, in Prefect's declaration order.
+    pub upsert_targets: &'static [UpsertTarget],
+    /// The dialect's migrations directory, relative to the workspace root.
+    pub migrations_dir: &'static str,
+}
+
+impl OrmConfig {
+    /// The configuration of a dialect (Prefect's `AsyncPostgresORMConfiguration` /
+    /// `AioSqliteORMConfiguration`).
+    pub fn for_dialect(dialect: Dialect) -> Self {
+        OrmConfig {
+            upsert_targets: orm_config::UPSERT_TARGETS,
+            migrations_dir: match dialect {
+                Dialect::Postgres => orm_config::POSTGRESQL_MIGRATIONS_DIR,
+                Dialect::Sqlite => orm_config::SQLITE_MIGRATIONS_DIR,
+            },
+        }
+    }
+}
+
+/// The database interface (Prefect's `PrefectDBInterface`): the configuration, its pool, the
+/// query components (tier 2) and the ORM configuration (tier 3), and the operations on them.
+/// Cheap to clone through [`Database`].
 #[derive(Debug)]
 pub struct PrefectDbInterface {
     config: DatabaseConfig,
     pool: DbPool,
+    queries: QueryComponents,
+    orm: OrmConfig,
 }
 
 impl PrefectDbInterface {
     fn build(config: DatabaseConfig) -> Result<Self, InterfaceError> {
         // Building the pool opens no connection and never migrates.
         let pool = DbPool::build(&config)?;
-        Ok(PrefectDbInterface { config, pool })
+        let orm = OrmConfig::for_dialect(config.dialect());
+        Ok(PrefectDbInterface { config, pool, queries: QueryComponents::new(), orm })
     }
 
     /// The configuration.
     pub fn config(&self) -> &DatabaseConfig {
         &self.config
+    }
+
+    /// The query components (Prefect's `db.queries`).
+    pub fn queries(&self) -> &QueryComponents {
+        &self.queries
+    }
+
+    /// The ORM configuration (Prefect's `db.orm`).
+    pub fn orm(&self) -> &OrmConfig {
+        &self.orm
     }
 
     /// The dialect, from the URL.
@@ -134,25 +176,114 @@ pub fn database_for(config: &DatabaseConfig) -> Result<Database, InterfaceError>
 }
 
 tokio::task_local! {
-    static OVERRIDE: DatabaseConfig;
+    static OVERRIDE: DatabaseOverride;
+}
+
+/// A scoped replacement of the parts of the interface, for tests (Prefect's
+/// `temporary_database_config`, `temporary_query_components` and `temporary_orm_config`, or all
+/// three at once as `temporary_database_interface`). Every [`provide_database_interface`] call
+/// made inside [`DatabaseOverride::scope`] sees the parts set here; parts left unset come from an
+/// enclosing scope, else from the settings (configuration) and the dialect's defaults (query
+/// components, ORM configuration). The override ends with the future, also when it panics, and
+/// does not leak into other tasks (it is task-local).
+///
+/// ```no_run
+/// # async fn demo(config: prefect_db_interface::config::DatabaseConfig) -> Result<(), prefect_db_interface::InterfaceError> {
+/// use prefect_db_interface::{DatabaseOverride, provide_database_interface};
+/// use prefect_db_interface::queries::QueryComponents;
+/// let queries = QueryComponents::with_configuration_cache(1, std::time::Duration::from_secs(1));
+/// DatabaseOverride::new()
+///     .config(config)
+///     .query_components(queries)
+///     .scope(async {
+///         let db = provide_database_interface()?;
+///         // … db.queries() is the value given above …
+///         Ok::<_, prefect_db_interface::InterfaceError>(())
+///     })
+///     .await
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct DatabaseOverride {
+    config: Option<DatabaseConfig>,
+    queries: Option<QueryComponents>,
+    orm: Option<OrmConfig>,
+}
+
+impl DatabaseOverride {
+    /// An override that replaces nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces the configuration (`temporary_database_config`).
+    pub fn config(mut self, config: DatabaseConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Replaces the query components (`temporary_query_components`).
+    pub fn query_components(mut self, queries: QueryComponents) -> Self {
+        self.queries = Some(queries);
+        self
+    }
+
+    /// Replaces the ORM configuration (`temporary_orm_config`).
+    pub fn orm_config(mut self, orm: OrmConfig) -> Self {
+        self.orm = Some(orm);
+        self
+    }
+
+    /// The override in effect in this task, if any.
+    pub fn current() -> Option<DatabaseOverride> {
+        OVERRIDE.try_with(Clone::clone).ok()
+    }
+
+    /// Runs `body` with this override (merged over the enclosing one, if any) in effect for every
+    /// [`provide_database_interface`] call inside it. Restored when `body` ends, returns or
+    /// panics.
+    pub async fn scope<F: Future>(self, body: F) -> F::Output {
+        let merged = match Self::current() {
+            Some(outer) => DatabaseOverride {
+                config: self.config.or(outer.config),
+                queries: self.queries.or(outer.queries),
+                orm: self.orm.or(outer.orm),
+            },
+            None => self,
+        };
+        OVERRIDE.scope(merged, body).await
+    }
 }
 
 /// The interface server code uses (Prefect's `provide_database_interface`): the configuration
-/// of an enclosing [`with_database_override`] scope if there is one, else the one Prefect's
-/// settings describe (environment, `prefect.toml`, profile, defaults).
+/// of an enclosing [`DatabaseOverride`] scope if there is one, else the one Prefect's settings
+/// describe (environment, `prefect.toml`, profile, defaults); one instance per configuration.
+/// When the scope also replaces the query components or the ORM configuration, the handle is a
+/// separate interface that shares the instance's configuration and pool but carries those parts.
 pub fn provide_database_interface() -> Result<Database, InterfaceError> {
-    if let Ok(config) = OVERRIDE.try_with(Clone::clone) {
-        return database_for(&config);
+    let over = DatabaseOverride::current().unwrap_or_default();
+    let config = match over.config {
+        Some(config) => config,
+        None => DatabaseSettings::load()?.resolve()?,
+    };
+    let db = database_for(&config)?;
+    if over.queries.is_none() && over.orm.is_none() {
+        return Ok(db);
     }
-    let config = DatabaseSettings::load()?.resolve()?;
-    database_for(&config)
+    Ok(Database(Arc::new(PrefectDbInterface {
+        config: db.config.clone(),
+        pool: db.pool.clone(),
+        queries: over.queries.unwrap_or_else(|| db.queries.clone()),
+        orm: over.orm.unwrap_or(db.orm),
+    })))
 }
 
 /// Runs `body` with `config` replacing the settings for every [`provide_database_interface`]
-/// call made inside it (Prefect's `temporary_database_config`). The override ends with the
-/// future, also when it panics; it does not leak into other tasks.
+/// call made inside it (Prefect's `temporary_database_config`; shorthand for
+/// `DatabaseOverride::new().config(config).scope(body)`). The override ends with the future,
+/// also when it panics; it does not leak into other tasks.
 pub async fn with_database_override<F: Future>(config: DatabaseConfig, body: F) -> F::Output {
-    OVERRIDE.scope(config, body).await
+    DatabaseOverride::new().config(config).scope(body).await
 }
 
 /// With the `axum` feature, handlers take the handle as an extractor (`db: Database`) from any

@@ -10,7 +10,9 @@ pub mod copy;
 pub mod tables;
 
 pub use error::InterfaceError;
-pub use interface::{Database, PrefectDbInterface, database_for, provide_database_interface, with_database_override};
+pub use interface::{
+    Database, DatabaseOverride, OrmConfig, PrefectDbInterface, database_for, provide_database_interface, with_database_override,
+};
 pub use prefect_db_config as config;
 pub use prefect_orm as orm;
 pub use prefect_query_components as queries;

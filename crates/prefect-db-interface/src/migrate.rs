@@ -1,19 +1,70 @@
-//! Migrating a configured database: the functions behind `cargo xtask migrate` and the command
-//! line. Each call builds its own single-connection pool (never the application's), makes sure
-//! the database exists (the PostgreSQL database, or the SQLite file and its folder), and runs
-//! the ORM crate's migration runner with adoption of databases real Prefect created.
+//! Migrating a configured database: the functions behind `cargo xtask migrate` and the
+//! `prefect-db` command line (both run these, so they decide the same things).
+//!
+//! Each call builds its own single-connection pool (never the application's), makes sure the
+//! database exists (the PostgreSQL database, or the SQLite file and its folder, created when a
+//! first connection fails), and runs the ORM
+//! crate's migration runner with adoption of databases real Prefect created. [`ping`] is the
+//! exception: it creates nothing.
+//!
+//! - [`upgrade`], [`downgrade`], [`status`]: the runner itself.
+//! - [`stamp`]: record a revision as applied without running anything (alembic's `stamp`).
+//! - [`reset`]: drop every table and migrate again (Prefect's `prefect server database reset`).
+//! - [`current`], [`history`]: what is applied, and every migration this build knows.
+//! - [`check`]: whether the database is at this build's head, behind it, or ahead of it / not
+//!   one this build can migrate ([`CheckOutcome`]).
+//! - [`ping`]: whether the database answers within the connection timeout.
 
 use crate::error::InterfaceError;
-use prefect_db_config::{DatabaseConfig, DbPool, PooledConnection, admin};
-pub use prefect_orm::migrations::{DowngradeTarget, MigrationInfo, MigrationStatus, UpgradeReport, UpgradeTarget};
+use prefect_db_config::{DatabaseConfig, DatabaseUrl, DbPool, Dialect, PooledConnection, SqliteTarget, admin};
+pub use prefect_orm::migrations::{
+    DatabaseState, DowngradeTarget, MigrationInfo, MigrationStatus, StampReport, StampTarget, UpgradeReport,
+    UpgradeTarget,
+};
+use prefect_orm::migrations::{POSTGRES_ALEMBIC_REVISIONS, SQLITE_ALEMBIC_REVISIONS};
+use std::time::{Duration, Instant};
 
+/// A connection to the database, creating it first when it does not exist. When it can be
+/// neither reached nor created, the error is [`InterfaceError::Unreachable`] with both reasons.
 async fn migration_connection(config: &DatabaseConfig) -> Result<PooledConnection, InterfaceError> {
-    admin::create_database(config).await?;
+    let first = match single_connection(config).await {
+        Ok(conn) => return Ok(conn),
+        Err(e) => e,
+    };
+    if let Err(create) = admin::create_database(config).await {
+        return Err(if first.is_unreachable() {
+            InterfaceError::Unreachable {
+                url: config.url.masked(),
+                timeout: config.connection_timeout,
+                reason: format!("{first}; creating it failed too: {create}"),
+            }
+        } else {
+            create.into()
+        });
+    }
+    single_connection(config).await
+}
+
+async fn single_connection(config: &DatabaseConfig) -> Result<PooledConnection, InterfaceError> {
     let mut single = config.clone();
     single.pool_size = 1;
     single.max_overflow = 0;
     let pool = DbPool::build(&single)?;
     Ok(pool.get().await?)
+}
+
+/// The (diesel version, alembic revision) pairs of the dialect's migrations that mirror a
+/// Prefect revision.
+pub fn alembic_revisions(dialect: Dialect) -> &'static [(&'static str, &'static str)] {
+    match dialect {
+        Dialect::Postgres => POSTGRES_ALEMBIC_REVISIONS,
+        Dialect::Sqlite => SQLITE_ALEMBIC_REVISIONS,
+    }
+}
+
+/// The Prefect (alembic) revision a migration of `dialect` mirrors, if any.
+pub fn alembic_revision_of(dialect: Dialect, version: &str) -> Option<&'static str> {
+    alembic_revisions(dialect).iter().find(|(v, _)| *v == version).map(|(_, r)| *r)
 }
 
 /// Applies pending migrations up to `target` (adopting a Prefect 3.9.1 database first).
@@ -60,4 +111,250 @@ pub async fn status(config: &DatabaseConfig) -> Result<MigrationStatus, Interfac
         #[cfg(feature = "sqlite")]
         PooledConnection::Sqlite(mut obj) => obj.spawn_blocking(|c| Ok(prefect_orm::migrations::status_sqlite(c))).await??,
     })
+}
+
+/// Records the migrations up to `target` as applied without running any (alembic's `stamp`):
+/// diesel's bookkeeping lists exactly those, and `alembic_version` holds the Prefect revision the
+/// newest of them mirrors. Destructive for the bookkeeping: callers confirm first.
+pub async fn stamp(config: &DatabaseConfig, target: StampTarget) -> Result<StampReport, InterfaceError> {
+    let conn = migration_connection(config).await?;
+    Ok(match conn {
+        #[cfg(feature = "postgres")]
+        PooledConnection::Postgres(obj) => {
+            let mut migrator = prefect_orm::migrations::PgMigrator::new(obj).with_statement_timeout(config.migration_timeout);
+            migrator.stamp(target).await?
+        }
+        #[cfg(feature = "sqlite")]
+        PooledConnection::Sqlite(mut obj) => {
+            obj.spawn_blocking(move |c| Ok(prefect_orm::migrations::stamp_sqlite(c, &target))).await??
+        }
+    })
+}
+
+/// What [`reset`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetReport {
+    /// The tables dropped (bookkeeping included).
+    pub dropped: Vec<String>,
+    /// The migrations run afterwards.
+    pub upgrade: UpgradeReport,
+}
+
+/// Drops every table (data, schema and bookkeeping; on PostgreSQL the enum types too) and
+/// migrates the empty database to the latest version (Prefect's `prefect server database
+/// reset`). Destructive: callers confirm first.
+pub async fn reset(config: &DatabaseConfig) -> Result<ResetReport, InterfaceError> {
+    let dropped = {
+        let mut pooled = migration_connection(config).await?;
+        admin::drop_all_tables(&mut pooled.conn()).await?
+    };
+    tracing::info!(database = %config.url, dropped = dropped.len(), "dropped every table");
+    let upgrade = upgrade(config, UpgradeTarget::Latest).await?;
+    Ok(ResetReport { dropped, upgrade })
+}
+
+/// What is applied ([`current`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Current {
+    /// The dialect.
+    pub dialect: Dialect,
+    /// How the database is classified.
+    pub state: DatabaseState,
+    /// Applied migrations known to this build, oldest first (the last one is the current one).
+    pub applied: Vec<MigrationInfo>,
+    /// Applied versions this build does not know.
+    pub unknown_applied: Vec<String>,
+    /// The rows of `alembic_version` (`None` when the table is missing).
+    pub alembic_version: Option<Vec<String>>,
+    /// Whether every migration of this build is applied.
+    pub at_head: bool,
+}
+
+/// The applied migrations and the `alembic_version` of the database. Changes nothing.
+pub async fn current(config: &DatabaseConfig) -> Result<Current, InterfaceError> {
+    let status = status(config).await?;
+    Ok(Current {
+        dialect: config.dialect(),
+        at_head: status.pending.is_empty() && status.state == DatabaseState::Managed,
+        state: status.state,
+        applied: status.applied,
+        unknown_applied: status.unknown_applied,
+        alembic_version: status.alembic_version,
+    })
+}
+
+/// Whether a migration is applied ([`history`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryState {
+    /// Recorded as applied.
+    Applied,
+    /// Not applied yet.
+    Pending,
+    /// Recorded as applied but not part of this build (a newer build migrated the database).
+    Unknown,
+}
+
+/// One line of [`history`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The migration (for an unknown one, its version is also its name).
+    pub migration: MigrationInfo,
+    /// The Prefect (alembic) revision the migration mirrors, if any.
+    pub alembic_revision: Option<&'static str>,
+    /// Applied, pending or unknown.
+    pub state: HistoryState,
+}
+
+/// Every migration this build knows for the database's dialect, oldest first, marked applied or
+/// pending, followed by applied versions this build does not know. Changes nothing.
+pub async fn history(config: &DatabaseConfig) -> Result<Vec<HistoryEntry>, InterfaceError> {
+    let dialect = config.dialect();
+    let status = status(config).await?;
+    let entry = |migration: MigrationInfo, state| HistoryEntry {
+        alembic_revision: alembic_revision_of(dialect, &migration.version),
+        migration,
+        state,
+    };
+    let mut entries: Vec<HistoryEntry> = status
+        .applied
+        .into_iter()
+        .map(|m| entry(m, HistoryState::Applied))
+        .chain(status.pending.into_iter().map(|m| entry(m, HistoryState::Pending)))
+        .collect();
+    entries.sort_by(|a, b| a.migration.version.cmp(&b.migration.version));
+    entries.extend(status.unknown_applied.into_iter().map(|v| {
+        entry(MigrationInfo { name: v.clone(), version: v }, HistoryState::Unknown)
+    }));
+    Ok(entries)
+}
+
+/// What [`check`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckOutcome {
+    /// Every migration of this build is applied and the bookkeeping is consistent.
+    UpToDate {
+        /// The newest applied migration (`None` only if this build has no migration).
+        head: Option<MigrationInfo>,
+    },
+    /// Migrations are pending: `upgrade` would apply them.
+    Pending {
+        /// The pending migrations, oldest first.
+        pending: Vec<MigrationInfo>,
+        /// Whether the database was written by real Prefect and `upgrade` would first record
+        /// the migrations it already has (adoption) instead of running them.
+        adopt: bool,
+    },
+    /// diesel's bookkeeping lists migrations this build does not know: a newer build migrated
+    /// the database.
+    Ahead {
+        /// The unknown versions.
+        unknown: Vec<String>,
+    },
+    /// The database was written by a Prefect at an alembic revision this build cannot take
+    /// over (older or newer than 3.9.1, or an empty `alembic_version`).
+    UnknownAlembicRevision {
+        /// The rows of `alembic_version`.
+        found: Vec<String>,
+        /// The revisions this build can take over.
+        supported: Vec<&'static str>,
+    },
+    /// `alembic_version` disagrees with the applied migrations: another tool (a newer Prefect?)
+    /// changed the database after this layer migrated it.
+    AlembicMismatch {
+        /// The rows of `alembic_version`.
+        found: Vec<String>,
+        /// What the newest applied migration leaves there.
+        expected: &'static str,
+    },
+    /// Tables without any bookkeeping: not a database of Prefect or of this layer.
+    NotManaged {
+        /// The tables found, sorted.
+        tables: Vec<String>,
+    },
+}
+
+impl CheckOutcome {
+    /// Whether the database is at this build's head.
+    pub fn is_up_to_date(&self) -> bool {
+        matches!(self, CheckOutcome::UpToDate { .. })
+    }
+
+    /// Whether `upgrade` would bring the database to this build's head.
+    pub fn is_pending(&self) -> bool {
+        matches!(self, CheckOutcome::Pending { .. })
+    }
+}
+
+/// Decides whether the database is current, behind (pending migrations) or ahead of this build
+/// or otherwise not migratable by it, with what was found. Changes nothing.
+pub async fn check(config: &DatabaseConfig) -> Result<CheckOutcome, InterfaceError> {
+    let dialect = config.dialect();
+    Ok(decide(dialect, status(config).await?))
+}
+
+fn decide(dialect: Dialect, status: MigrationStatus) -> CheckOutcome {
+    match status.state {
+        DatabaseState::Empty if !status.pending.is_empty() => CheckOutcome::Pending { pending: status.pending, adopt: false },
+        DatabaseState::Empty => CheckOutcome::UpToDate { head: None },
+        DatabaseState::Adoptable { .. } => CheckOutcome::Pending { pending: status.pending, adopt: true },
+        DatabaseState::UnsupportedAlembicRevision { found } => CheckOutcome::UnknownAlembicRevision {
+            found,
+            supported: alembic_revisions(dialect).iter().map(|(_, r)| *r).collect(),
+        },
+        DatabaseState::Unmanaged { tables } => CheckOutcome::NotManaged { tables },
+        DatabaseState::Managed => {
+            if !status.unknown_applied.is_empty() {
+                return CheckOutcome::Ahead { unknown: status.unknown_applied };
+            }
+            let last = status.applied.last();
+            if let Some(expected) = last.and_then(|m| alembic_revision_of(dialect, &m.version)) {
+                let found = status.alembic_version.clone().unwrap_or_default();
+                if found.as_slice() != [expected] {
+                    return CheckOutcome::AlembicMismatch { found, expected };
+                }
+            }
+            if status.pending.is_empty() {
+                CheckOutcome::UpToDate { head: status.applied.last().cloned() }
+            } else {
+                CheckOutcome::Pending { pending: status.pending, adopt: false }
+            }
+        }
+    }
+}
+
+/// A successful [`ping`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PingReport {
+    /// How long connecting and answering `SELECT 1` took.
+    pub elapsed: Duration,
+}
+
+/// Connects to the database and runs `SELECT 1`, within the configured connection timeout; never
+/// hangs and creates nothing (a missing SQLite file is unreachable, not created). Fails with
+/// [`InterfaceError::Unreachable`].
+pub async fn ping(config: &DatabaseConfig) -> Result<PingReport, InterfaceError> {
+    let started = Instant::now();
+    let unreachable = |reason: String| InterfaceError::Unreachable {
+        url: config.url.masked(),
+        timeout: config.connection_timeout,
+        reason,
+    };
+    if let DatabaseUrl::Sqlite(SqliteTarget::File(path)) = &config.url
+        && !path.exists()
+    {
+        return Err(unreachable(format!("the SQLite file {} does not exist", path.display())));
+    }
+    let attempt = async {
+        let mut pooled = single_connection(config).await?;
+        let mut conn = pooled.conn();
+        prefect_db_config::dispatch!(&mut conn, |c| {
+            diesel_async::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), c).await
+        })?;
+        Ok::<_, InterfaceError>(())
+    };
+    match tokio::time::timeout(config.connection_timeout, attempt).await {
+        Ok(Ok(())) => Ok(PingReport { elapsed: started.elapsed() }),
+        Ok(Err(e)) => Err(unreachable(e.to_string())),
+        Err(_) => Err(unreachable("no answer in time".to_owned())),
+    }
 }

@@ -24,6 +24,14 @@
 //!
 //! Refusals change nothing. Adoption happens in one transaction.
 //!
+//! # Stamping
+//!
+//! [`StampTarget`] (alembic's `stamp`): rewrite the bookkeeping without running anything, so
+//! that exactly the migrations up to the target are recorded in `__diesel_schema_migrations`
+//! and `alembic_version` holds the Prefect revision the newest of them mirrors (emptied for
+//! `Base`). It works on any database, whatever its state: it is how an operator repairs
+//! bookkeeping by hand.
+//!
 //! # SQLite
 //!
 //! The SQLite functions ([`upgrade_sqlite`], [`downgrade_sqlite`], [`status_sqlite`]) are
@@ -296,6 +304,30 @@ pub struct UpgradeReport {
     pub applied: Vec<MigrationInfo>,
 }
 
+/// What [`stamp_sqlite`] / [`PgMigrator::stamp`] record as applied (alembic's `stamp`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StampTarget {
+    /// Nothing applied: diesel's bookkeeping emptied, `alembic_version` emptied.
+    Base,
+    /// Every migration of this build applied; `alembic_version` at the newest mirrored revision.
+    Head,
+    /// This migration (a version, a full name, or the alembic revision one of them mirrors) and
+    /// every older one applied, every newer one not.
+    To(String),
+}
+
+/// What a stamp changed. Stamping runs no migration: it rewrites the bookkeeping only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StampReport {
+    /// Migrations newly recorded as applied, oldest first.
+    pub recorded: Vec<MigrationInfo>,
+    /// Versions removed from diesel's bookkeeping (newer than the target, or unknown to this
+    /// build), newest first.
+    pub removed: Vec<String>,
+    /// The `alembic_version` row afterwards (`None`: no row).
+    pub alembic_version: Option<String>,
+}
+
 // ------------------------------------------------------------------------------------------
 // The dialect-independent runner
 // ------------------------------------------------------------------------------------------
@@ -324,10 +356,50 @@ trait Engine: Sized {
         &mut self,
         f: impl FnOnce(&mut Self) -> Result<T, MigrationError>,
     ) -> Result<T, MigrationError>;
-    /// Creates diesel's bookkeeping table if missing.
+    /// Creates diesel's bookkeeping table if missing (`setup_bookkeeping`).
     fn setup(&mut self) -> Result<(), MigrationError>;
-    fn run(&mut self, m: &dyn Migration<Self::Db>) -> Result<(), MigrationError>;
-    fn revert(&mut self, m: &dyn Migration<Self::Db>) -> Result<(), MigrationError>;
+    /// Runs or reverts one migration (`step_migration`).
+    fn step(&mut self, m: &dyn Migration<Self::Db>, step: Step) -> Result<(), MigrationError>;
+}
+
+/// Which way `step_migration` moves a migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Run,
+    Revert,
+}
+
+/// Creates diesel's bookkeeping table if missing: the one implementation of
+/// [`Engine::setup`] for both dialects.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+fn setup_bookkeeping<C: diesel::migration::MigrationConnection>(
+    conn: &mut C,
+) -> Result<(), MigrationError> {
+    conn.setup()?;
+    Ok(())
+}
+
+/// Runs or reverts one migration through diesel's harness (which also adds or removes its row
+/// in the bookkeeping), naming the migration when it fails: the one implementation of
+/// [`Engine::step`] for both dialects.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+fn step_migration<DB, C>(
+    conn: &mut C,
+    m: &dyn Migration<DB>,
+    step: Step,
+) -> Result<(), MigrationError>
+where
+    DB: diesel::backend::Backend,
+    C: MigrationHarness<DB>,
+{
+    let result = match step {
+        Step::Run => conn.run_migration(m).map(drop),
+        Step::Revert => conn.revert_migration(m).map(drop),
+    };
+    result.map_err(|source| MigrationError::Migration {
+        name: m.name().to_string(),
+        source,
+    })
 }
 
 struct Known<DB> {
@@ -548,11 +620,11 @@ fn upgrade_with<E: Engine>(
                 if applied_now(e)?.contains(&k.info.version) {
                     return Ok(false);
                 }
-                e.run(k.migration.as_ref())?;
+                e.step(k.migration.as_ref(), Step::Run)?;
                 Ok(true)
             })?
         } else {
-            e.run(k.migration.as_ref())?;
+            e.step(k.migration.as_ref(), Step::Run)?;
             true
         };
         if ran {
@@ -597,11 +669,11 @@ fn downgrade_with<E: Engine>(
                 if !applied_now(e)?.contains(&k.info.version) {
                     return Ok(false);
                 }
-                e.revert(k.migration.as_ref())?;
+                e.step(k.migration.as_ref(), Step::Revert)?;
                 Ok(true)
             })?
         } else {
-            e.revert(k.migration.as_ref())?;
+            e.step(k.migration.as_ref(), Step::Revert)?;
             true
         };
         if done {
@@ -641,13 +713,79 @@ fn status_with<E: Engine>(e: &mut E) -> Result<MigrationStatus, MigrationError> 
     })
 }
 
-fn migration_error(
-    name: &str,
-) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> MigrationError + '_ {
-    move |source| MigrationError::Migration {
-        name: name.to_owned(),
-        source,
-    }
+/// Rewrites the bookkeeping so that exactly the migrations up to the target are recorded as
+/// applied (unknown versions are removed too), and `alembic_version` holds the revision the
+/// newest of them mirrors (no row when none does), creating Prefect's `alembic_version` table
+/// when it is missing. Runs no migration; one write transaction.
+fn stamp_with<E: Engine>(e: &mut E, target: &StampTarget) -> Result<StampReport, MigrationError> {
+    let all = known::<E>()?;
+    let upto: Option<String> = match target {
+        StampTarget::Base => None,
+        StampTarget::Head => all.last().map(|k| k.info.version.clone()),
+        StampTarget::To(t) => {
+            let by_revision = E::REVISIONS.iter().find(|(_, r)| r == t).map(|(v, _)| *v);
+            Some(match by_revision {
+                Some(v) => v.to_owned(),
+                None => find_target(&all, t)?.info.version.clone(),
+            })
+        }
+    };
+    let wanted: Vec<&Known<E::Db>> = all
+        .iter()
+        .filter(|k| {
+            upto.as_deref()
+                .is_some_and(|u| k.info.version.as_str() <= u)
+        })
+        .collect();
+    e.write_tx(|e| {
+        e.setup()?;
+        let mut applied = applied_now(e)?;
+        applied.sort_unstable_by(|a, b| b.cmp(a));
+        let mut report = StampReport::default();
+        for v in applied.iter().filter(|v| !wanted.iter().any(|k| &k.info.version == *v)) {
+            e.exec(&format!(
+                "DELETE FROM __diesel_schema_migrations WHERE version = '{}'",
+                v.replace('\'', "''")
+            ))?;
+            report.removed.push(v.clone());
+        }
+        for k in wanted.iter().filter(|k| !applied.contains(&k.info.version)) {
+            e.exec(&format!(
+                "INSERT INTO __diesel_schema_migrations (version) VALUES ('{}')",
+                k.info.version.replace('\'', "''")
+            ))?;
+            report.recorded.push(k.info.clone());
+        }
+        let revision = wanted
+            .iter()
+            .rev()
+            .find_map(|k| E::REVISIONS.iter().find(|(v, _)| *v == k.info.version))
+            .map(|(_, r)| *r);
+        let has_alembic = e.strings(E::LIST_TABLES)?.iter().any(|t| t == ALEMBIC_VERSION_TABLE);
+        if let Some(revision) = revision {
+            if !has_alembic {
+                e.exec(
+                    "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, \
+                     CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))",
+                )?;
+            }
+            e.exec(&format!(
+                "DELETE FROM alembic_version; INSERT INTO alembic_version (version_num) VALUES ('{revision}')"
+            ))?;
+        } else if has_alembic {
+            e.exec("DELETE FROM alembic_version")?;
+        }
+        report.alembic_version = revision.map(str::to_owned);
+        tracing::info!(
+            dialect = E::DIALECT,
+            target = ?target,
+            recorded = report.recorded.len(),
+            removed = report.removed.len(),
+            alembic_version = ?report.alembic_version,
+            "stamped"
+        );
+        Ok(report)
+    })
 }
 
 // ------------------------------------------------------------------------------------------
@@ -688,22 +826,11 @@ impl Engine for diesel::SqliteConnection {
     }
 
     fn setup(&mut self) -> Result<(), MigrationError> {
-        diesel::migration::MigrationConnection::setup(self)?;
-        Ok(())
+        setup_bookkeeping(self)
     }
 
-    fn run(&mut self, m: &dyn Migration<Self::Db>) -> Result<(), MigrationError> {
-        let name = m.name().to_string();
-        MigrationHarness::run_migration(self, m)
-            .map(drop)
-            .map_err(migration_error(&name))
-    }
-
-    fn revert(&mut self, m: &dyn Migration<Self::Db>) -> Result<(), MigrationError> {
-        let name = m.name().to_string();
-        MigrationHarness::revert_migration(self, m)
-            .map(drop)
-            .map_err(migration_error(&name))
+    fn step(&mut self, m: &dyn Migration<Self::Db>, step: Step) -> Result<(), MigrationError> {
+        step_migration(self, m, step)
     }
 }
 
@@ -747,6 +874,16 @@ pub fn downgrade_sqlite(
     target: &DowngradeTarget,
 ) -> Result<Vec<MigrationInfo>, MigrationError> {
     with_foreign_keys_off(conn, |c| downgrade_with(c, target))
+}
+
+/// Records the migrations up to `target` as applied without running them (alembic's `stamp`);
+/// see [`StampTarget`].
+#[cfg(feature = "sqlite")]
+pub fn stamp_sqlite(
+    conn: &mut diesel::SqliteConnection,
+    target: &StampTarget,
+) -> Result<StampReport, MigrationError> {
+    stamp_with(conn, target)
 }
 
 /// The migration status of an SQLite database. Changes nothing.
@@ -804,22 +941,11 @@ where
     }
 
     fn setup(&mut self) -> Result<(), MigrationError> {
-        diesel::migration::MigrationConnection::setup(self)?;
-        Ok(())
+        setup_bookkeeping(self)
     }
 
-    fn run(&mut self, m: &dyn Migration<Self::Db>) -> Result<(), MigrationError> {
-        let name = m.name().to_string();
-        MigrationHarness::run_migration(self, m)
-            .map(drop)
-            .map_err(migration_error(&name))
-    }
-
-    fn revert(&mut self, m: &dyn Migration<Self::Db>) -> Result<(), MigrationError> {
-        let name = m.name().to_string();
-        MigrationHarness::revert_migration(self, m)
-            .map(drop)
-            .map_err(migration_error(&name))
+    fn step(&mut self, m: &dyn Migration<Self::Db>, step: Step) -> Result<(), MigrationError> {
+        step_migration(self, m, step)
     }
 }
 
@@ -939,6 +1065,14 @@ where
     ) -> Result<Vec<MigrationInfo>, MigrationError> {
         let timeout = self.statement_timeout;
         self.blocking(move |c| with_pg_lock(c, timeout, |c| downgrade_with(c, &target)))
+            .await
+    }
+
+    /// Records the migrations up to `target` as applied without running them (alembic's
+    /// `stamp`), holding the migration advisory lock; see [`StampTarget`].
+    pub async fn stamp(&mut self, target: StampTarget) -> Result<StampReport, MigrationError> {
+        let timeout = self.statement_timeout;
+        self.blocking(move |c| with_pg_lock(c, timeout, |c| stamp_with(c, &target)))
             .await
     }
 

@@ -1,7 +1,7 @@
 //! The embedded migrations against real databases of both dialects: the baseline equals Prefect
 //! 3.9.1's schema, up → down → up round-trips, databases written by real Prefect 3.9.1 are
 //! adopted untouched, foreign databases are refused untouched, and concurrent migrators apply
-//! the baseline once.
+//! the baseline once; stamping rewrites the bookkeeping without running anything.
 //!
 //! Each body runs once per dialect (`conformance!`), on its own database from `prefect-db-test`.
 
@@ -10,8 +10,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use prefect_db_test::{Dialect, TestDatabase, TestResult, conformance};
 use prefect_orm::migrations::{
     BASELINE_NAME, BASELINE_VERSION, DatabaseState, DowngradeTarget, MigrationError, MigrationInfo,
-    MigrationStatus, POSTGRES_ALEMBIC_HEAD, PgMigrator, SQLITE_ALEMBIC_HEAD, UpgradeReport,
-    UpgradeTarget, downgrade_sqlite, status_sqlite, upgrade_sqlite,
+    MigrationStatus, POSTGRES_ALEMBIC_HEAD, PgMigrator, SQLITE_ALEMBIC_HEAD, StampReport,
+    StampTarget, UpgradeReport, UpgradeTarget, downgrade_sqlite, stamp_sqlite, status_sqlite,
+    upgrade_sqlite,
 };
 use prefect_orm::schema_check::{
     LiveConnection, canonical_postgres, canonical_sqlite, check_against_prefect_3_9_1, diff,
@@ -27,6 +28,7 @@ conformance!(
     refuses_another_alembic_revision,
     refuses_a_foreign_database,
     concurrent_migrators_apply_the_baseline_once,
+    stamp_records_without_running,
 );
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -164,6 +166,13 @@ impl Db {
                 PgMigrator::new(conn).downgrade(target).await
             }
         }
+    }
+
+    async fn stamp(&self, target: StampTarget) -> Result<StampReport, BoxError> {
+        Ok(match &self.target {
+            Target::Sqlite(path) => stamp_sqlite(&mut Db::sqlite(path)?, &target)?,
+            Target::Postgres(url) => PgMigrator::new(Db::pg(url).await?).stamp(target).await?,
+        })
     }
 
     async fn status(&self) -> Result<MigrationStatus, BoxError> {
@@ -672,5 +681,45 @@ async fn postgres_migrates_into_the_current_schema() -> TestResult {
     let mut migrator = PgMigrator::new(conn);
     let reverted = migrator.downgrade(DowngradeTarget::Base).await?;
     ensure(reverted == vec![baseline()], format!("{reverted:?}"))?;
+    Ok(())
+}
+
+/// Stamping a database real Prefect wrote records the baseline (and `stamp base` removes it)
+/// without touching its schema or rows.
+async fn stamp_records_without_running(dialect: Dialect) -> TestResult {
+    let db = Db::prefect_3_9_1(dialect).await?;
+    // The schema dump ignores the bookkeeping; so do the row counts here.
+    async fn data(db: &Db) -> Result<(Value, BTreeMap<String, i64>), BoxError> {
+        let (dump, mut counts) = db.snapshot().await?;
+        counts.retain(|t, _| t != "__diesel_schema_migrations" && t != "alembic_version");
+        Ok((dump, counts))
+    }
+    let before = data(&db).await?;
+    let report = db.stamp(StampTarget::Head).await?;
+    ensure(
+        report.recorded == vec![baseline()] && report.removed.is_empty(),
+        format!("{report:?}"),
+    )?;
+    ensure(
+        report.alembic_version.as_deref() == Some(head(dialect)),
+        format!("{report:?}"),
+    )?;
+    ensure(data(&db).await? == before, "stamp head changed the schema or rows")?;
+    ensure(db.bookkeeping().await? == [BASELINE_VERSION], "bookkeeping after stamp head")?;
+    ensure(db.status().await?.state == DatabaseState::Managed, "managed after stamp head")?;
+
+    let report = db.stamp(StampTarget::Base).await?;
+    ensure(
+        report.removed == [BASELINE_VERSION] && report.alembic_version.is_none(),
+        format!("{report:?}"),
+    )?;
+    ensure(db.alembic().await?.is_empty(), "alembic_version emptied by stamp base")?;
+    ensure(db.bookkeeping().await?.is_empty(), "bookkeeping emptied by stamp base")?;
+    ensure(data(&db).await? == before, "stamp base changed the schema or rows")?;
+
+    // By the mirrored alembic revision: the same as head.
+    let report = db.stamp(StampTarget::To(head(dialect).to_owned())).await?;
+    ensure(report.recorded == vec![baseline()], format!("{report:?}"))?;
+    ensure(db.alembic().await? == [head(dialect)], "alembic_version back at the head")?;
     Ok(())
 }

@@ -1,0 +1,7 @@
+//! Integration tests of `prefect-db-interface`, compiled as one test binary (one link instead of one per file).
+
+mod copy;
+mod interface;
+mod real_data;
+mod migrate;
+mod overrides;
