@@ -1,14 +1,19 @@
 //! Project automation: `cargo xtask <command>` (the alias lives in `.cargo/config.toml`).
 //!
 //! Commands:
-//! - `migrate [upgrade|status|downgrade] [--url U] [--revision R] [--steps N]`: migrate the
-//!   database Prefect's settings name (default: the embedded SQLite `$PREFECT_HOME/prefect.db`).
+//! - `migrate [--url U] [upgrade|downgrade|reset|stamp|current|history|check|ping] …`: the
+//!   `prefect-db` commands (same parser, same library functions) on the database Prefect's
+//!   settings name (default: the embedded SQLite `$PREFECT_HOME/prefect.db`); no subcommand
+//!   means `upgrade`.
 //! - `test-all-dialects [cargo test args]`: find or start PostgreSQL, run every test, print a
 //!   per-dialect summary.
 //! - `tidy`: check the architecture invariants (also run as a test of this crate).
+//! - `bench [--dialect D] [--workload W1,..|copy] [--reps N]`: time the layer against the driver
+//!   floor (release build of `prefect-db-bench`, one process per run).
 //! - `codegen [--check]`: regenerate `prefect-orm`'s schema and models from the PostgreSQL
 //!   migrations; with `--check`, fail if the committed files are stale.
 
+mod bench;
 mod codegen;
 mod migrate;
 mod test_all;
@@ -19,10 +24,15 @@ use anyhow::{Result, bail};
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  migrate [upgrade|status|downgrade] [--url URL] [--revision R] [--steps N]
-                      migrate the configured database (default: $PREFECT_HOME/prefect.db)
+  migrate [--url URL] [upgrade|downgrade|reset|stamp|current|history|check|ping] [..]
+                      the `prefect-db` migration commands on the configured database
+                      (default: upgrade $PREFECT_HOME/prefect.db; `migrate --help` for more)
   test-all-dialects   run every test on SQLite and PostgreSQL, with a per-dialect summary
   tidy                check the architecture invariants
+  bench [--dialect sqlite|postgres|all] [--workload W1,W2,..|copy] [--reps N]
+                      time each workload through the layer and through the driver floor
+                      (release build; default W1..W6, 3 reps, both dialects; `copy`, about a
+                      minute, runs only when named)
   codegen [--check]   generate crates/prefect-orm/src/{schema.rs,models/generated.rs} from
                       migrations/postgresql/*/up.sql; --check fails if they are out of date";
 
@@ -53,6 +63,7 @@ fn run() -> Result<()> {
             }
             codegen::run(check)
         }
+        "bench" => bench::run(rest),
         "migrate" => migrate::run(rest),
         "test-all-dialects" => test_all::run(rest),
         "tidy" => tidy::run(),

@@ -1,81 +1,54 @@
-//! `cargo xtask migrate [upgrade|status|downgrade] [--url URL] [--revision R] [--steps N]`: the
-//! same library functions the `prefect-db` command runs, on the database Prefect's settings name
-//! (default: the embedded SQLite file `$PREFECT_HOME/prefect.db`).
+//! `cargo xtask migrate [upgrade|downgrade|reset|stamp|current|history|check|ping] [--url URL]
+//! [options]`: the `prefect-db` migration commands (the same clap definitions and the same
+//! library functions, from the `prefect_db_cli` library), on the database Prefect's settings name
+//! (default: the embedded SQLite file `$PREFECT_HOME/prefect.db`). Without a subcommand:
+//! `upgrade`. Exit statuses as `prefect-db`'s (`cargo xtask migrate --help`).
 
-use anyhow::{Context, Result, bail};
-use prefect_db_config::DatabaseUrl;
-use prefect_db_config::settings::DatabaseSettings;
-use prefect_db_interface::migrate::{self, DowngradeTarget, UpgradeTarget};
+use anyhow::Result;
+use prefect_db_cli::{Command, Exit, parse_migrate_args, run as run_command};
 
-/// Runs the command.
+/// Runs the command; exits the process with the command's status when it is not success.
 pub fn run(args: &[String]) -> Result<()> {
-    let mut action = "upgrade";
-    let mut url: Option<String> = None;
-    let mut revision: Option<String> = None;
-    let mut steps: Option<usize> = None;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "upgrade" | "status" | "downgrade" => action = match arg.as_str() {
-                "upgrade" => "upgrade",
-                "status" => "status",
-                _ => "downgrade",
-            },
-            "--url" => url = Some(it.next().context("--url needs a value")?.clone()),
-            "--revision" | "-r" => revision = Some(it.next().context("--revision needs a value")?.clone()),
-            "--steps" => steps = Some(it.next().context("--steps needs a value")?.parse().context("--steps needs a number")?),
-            other => bail!("migrate: unknown argument `{other}`"),
-        }
+    let cli = match parse_migrate_args(args) {
+        Ok(cli) => cli,
+        // Prints the help or the usage error and exits with clap's status (0 or 2).
+        Err(e) => e.exit(),
+    };
+    let (global, command) = cli.into_command();
+    match run_command(global, Command::Migration(command)) {
+        Exit::Ok => Ok(()),
+        // The report or the error is printed already; keep the documented status.
+        other => std::process::exit(i32::from(other.code())),
     }
-    let mut config = DatabaseSettings::load()?.resolve()?;
-    if let Some(raw) = url {
-        config.url = DatabaseUrl::parse(&raw, "--url")?;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use prefect_db_cli::{MigrationCommand, parse_migrate_args};
+
+    #[test]
+    fn no_subcommand_is_upgrade_and_subcommands_parse() {
+        let none: &[String] = &[];
+        let (_, command) = parse_migrate_args(none).unwrap().into_command();
+        assert_eq!(
+            command,
+            MigrationCommand::Upgrade {
+                revision: None,
+                yes: false
+            }
+        );
+        let args: Vec<String> = ["downgrade", "--revision", "base", "-y"]
+            .map(String::from)
+            .to_vec();
+        let (_, command) = parse_migrate_args(&args).unwrap().into_command();
+        assert_eq!(
+            command,
+            MigrationCommand::Downgrade {
+                revision: Some("base".to_owned()),
+                steps: None,
+                yes: true
+            }
+        );
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    println!("database: {}", config.url);
-    runtime.block_on(async {
-        match action {
-            "status" => {
-                let status = migrate::status(&config).await?;
-                println!("state: {:?}", status.state);
-                if let Some(alembic) = &status.alembic_version {
-                    println!("alembic_version: {}", alembic.join(", "));
-                }
-                for m in &status.applied {
-                    println!("applied  {}", m.name);
-                }
-                for m in &status.pending {
-                    println!("pending  {}", m.name);
-                }
-            }
-            "downgrade" => {
-                let target = match (revision, steps) {
-                    (Some(r), None) if r == "base" => DowngradeTarget::Base,
-                    (Some(r), None) => DowngradeTarget::To(r),
-                    (None, Some(n)) => DowngradeTarget::Steps(n),
-                    (None, None) => DowngradeTarget::Steps(1),
-                    (Some(_), Some(_)) => bail!("give --revision or --steps, not both"),
-                };
-                let reverted = migrate::downgrade(&config, target).await?;
-                for m in &reverted {
-                    println!("reverted {}", m.name);
-                }
-                println!("{} migration(s) reverted", reverted.len());
-            }
-            _ => {
-                let target = revision.map_or(UpgradeTarget::Latest, UpgradeTarget::To);
-                let report = migrate::upgrade(&config, target).await?;
-                for m in &report.adopted {
-                    println!("adopted  {} (recorded as applied: the database was written by Prefect 3.9.1)", m.name);
-                }
-                for m in &report.applied {
-                    println!("applied  {}", m.name);
-                }
-                if report.adopted.is_empty() && report.applied.is_empty() {
-                    println!("already up to date");
-                }
-            }
-        }
-        Ok(())
-    })
 }

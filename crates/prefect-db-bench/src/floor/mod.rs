@@ -1,0 +1,148 @@
+//! The floor: every workload's statements sent straight through the driver (tokio-postgres for
+//! PostgreSQL, diesel's sync `SqliteConnection` with hand-written SQL for SQLite), prepared once
+//! and reused, on one connection, no pool, no models. Values are written in Prefect's on-disk
+//! formats (SQLite: `YYYY-MM-DD HH:MM:SS.ffffff` text timestamps, lowercase hyphenated UUID
+//! text, JSON text; PostgreSQL: native types).
+
+pub mod pg;
+pub mod sqlite;
+
+use crate::{Fixture, Measurement};
+use anyhow::Result;
+use chrono::{DateTime, TimeDelta, Utc};
+use prefect_db_config::Dialect;
+use uuid::Uuid;
+
+/// Runs `fx`'s workload on the floor; only the workload is timed.
+pub async fn run(fx: &Fixture) -> Result<Measurement> {
+    match fx.dialect()? {
+        Dialect::Postgres => pg::run(fx).await,
+        Dialect::Sqlite => {
+            let fx = fx.clone();
+            tokio::task::spawn_blocking(move || sqlite::run(&fx)).await?
+        }
+    }
+}
+
+/// A flow run decoded by the floor into typed values (what the layer's `FlowRun` holds).
+#[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)]
+pub struct FloorRun {
+    pub id: Uuid,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub name: String,
+    pub state_type: Option<String>,
+    pub run_count: i32,
+    pub expected_start_time: Option<DateTime<Utc>>,
+    pub next_scheduled_start_time: Option<DateTime<Utc>>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub total_run_time: TimeDelta,
+    pub flow_version: Option<String>,
+    pub parameters: serde_json::Value,
+    pub idempotency_key: Option<String>,
+    pub context: serde_json::Value,
+    pub empirical_policy: serde_json::Value,
+    pub tags: serde_json::Value,
+    pub auto_scheduled: bool,
+    pub flow_id: Uuid,
+    pub deployment_id: Option<Uuid>,
+    pub parent_task_run_id: Option<Uuid>,
+    pub state_id: Option<Uuid>,
+    pub state_name: Option<String>,
+    pub infrastructure_document_id: Option<Uuid>,
+    pub work_queue_name: Option<String>,
+    pub state_timestamp: Option<DateTime<Utc>>,
+    pub created_by: Option<serde_json::Value>,
+    pub infrastructure_pid: Option<String>,
+    pub work_queue_id: Option<Uuid>,
+    pub job_variables: Option<serde_json::Value>,
+    pub deployment_version: Option<String>,
+    pub labels: Option<serde_json::Value>,
+}
+
+/// The columns of `flow_run`, in [`FloorRun`]'s order.
+pub const FLOW_RUN_COLUMNS: &str = "id, created, updated, name, state_type, run_count, expected_start_time, \
+    next_scheduled_start_time, start_time, end_time, total_run_time, flow_version, parameters, idempotency_key, \
+    context, empirical_policy, tags, auto_scheduled, flow_id, deployment_id, parent_task_run_id, state_id, \
+    state_name, infrastructure_document_id, work_queue_name, state_timestamp, created_by, infrastructure_pid, \
+    work_queue_id, job_variables, deployment_version, labels";
+
+/// W1: the columns the scheduler writes for a run.
+pub const W1_RUN_COLUMNS: &[&str] = &[
+    "id",
+    "created",
+    "updated",
+    "name",
+    "state_type",
+    "expected_start_time",
+    "next_scheduled_start_time",
+    "total_run_time",
+    "parameters",
+    "idempotency_key",
+    "empirical_policy",
+    "tags",
+    "auto_scheduled",
+    "flow_id",
+    "deployment_id",
+    "state_name",
+    "state_timestamp",
+];
+
+/// W1/W3: the columns written for a state.
+pub const STATE_COLUMNS: &[&str] = &["id", "created", "updated", "type", "timestamp", "name", "state_details"];
+
+/// W4: the columns of a log row.
+pub const LOG_COLUMNS: &[&str] =
+    &["id", "created", "updated", "name", "level", "flow_run_id", "task_run_id", "message", "timestamp"];
+
+/// `INSERT INTO table (cols) VALUES (…), (…)` for `rows` rows, with placeholders from `ph`
+/// (1-based) and an optional tail.
+pub fn multi_insert(table: &str, cols: &[&str], rows: usize, ph: impl Fn(usize) -> String, tail: &str) -> String {
+    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", cols.join(", "));
+    let mut n = 1;
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..cols.len() {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&ph(n));
+            n += 1;
+        }
+        sql.push(')');
+    }
+    sql.push_str(tail);
+    sql
+}
+
+/// The layer's `set_state_id_on_inserted_flow_runs_statement` SQL, written out: `now` is
+/// placeholder 1, then the runs, then the states.
+pub fn set_state_id_sql(runs: usize, states: usize, ph: impl Fn(usize) -> String) -> String {
+    let now = ph(1);
+    let runs_list: Vec<String> = (2..2 + runs).map(&ph).collect();
+    let states_list: Vec<String> = (2 + runs..2 + runs + states).map(&ph).collect();
+    let states_list = states_list.join(", ");
+    let pick = format!(
+        "SELECT s.id FROM flow_run_state s WHERE s.flow_run_id = flow_run.id AND s.id IN ({states_list}) \
+         ORDER BY s.timestamp DESC, s.id DESC LIMIT 1"
+    );
+    format!(
+        "UPDATE flow_run SET state_id = ({pick}), updated = {now} WHERE flow_run.id IN ({}) AND EXISTS ({pick})",
+        runs_list.join(", ")
+    )
+}
+
+/// The poll arguments of W2 (the same as the layer's).
+pub fn w2_args(limit: i64) -> prefect_query_components::WorkPoolPoll {
+    prefect_query_components::WorkPoolPoll {
+        limit: Some(limit),
+        respect_queue_priorities: true,
+        scheduled_before: Some(crate::plan::now()),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,476 @@
+//! The SQLite floor: diesel's sync `SqliteConnection`, hand-written SQL with binds.
+//!
+//! diesel never caches `sql_query` statements (it marks them unsafe to cache), so the floor
+//! sends its SQL through [`Raw`], a query fragment diesel *does* cache by SQL text: each
+//! statement is prepared once per connection and reused, as a prepared-statement floor should.
+
+use super::{FLOW_RUN_COLUMNS, FloorRun, LOG_COLUMNS, STATE_COLUMNS, W1_RUN_COLUMNS, multi_insert, set_state_id_sql};
+use crate::{Fixture, Measurement, Workload, plan, sqlite_interval, sqlite_time};
+use anyhow::{Context as _, Result};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Untyped};
+use diesel::sqlite::Sqlite;
+use diesel::{Connection, QueryResult, QueryableByName, RunQueryDsl, SqliteConnection};
+use std::time::Instant;
+use uuid::Uuid;
+
+/// A bound value.
+#[derive(Debug, Clone)]
+pub enum V {
+    /// Text (timestamps, UUIDs, JSON, enums are all text in Prefect's SQLite databases).
+    T(String),
+    /// An integer (booleans are 0/1).
+    I(i64),
+    /// NULL.
+    N,
+}
+
+static NULL_TEXT: Option<String> = None;
+
+/// Hand-written SQL with numbered placeholders (`?1`, `?2`, …, each may appear more than once),
+/// prepared once per connection: diesel caches it by its SQL text.
+pub struct Raw<'a> {
+    sql: &'a str,
+    binds: &'a [V],
+}
+
+/// `Raw { sql, binds }`.
+pub fn raw<'a>(sql: &'a str, binds: &'a [V]) -> Raw<'a> {
+    Raw { sql, binds }
+}
+
+impl QueryId for Raw<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for Raw<'_> {
+    type SqlType = Untyped;
+}
+
+impl<C> RunQueryDsl<C> for Raw<'_> {}
+
+impl QueryFragment<Sqlite> for Raw<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        // `?N` becomes `?` with the N-th value bound in its place.
+        let bytes = self.sql.as_bytes();
+        let (mut last, mut i) = (0, 0);
+        while i < bytes.len() {
+            if bytes[i] != b'?' {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            i += 1;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            let n: usize = self.sql[start + 1..i]
+                .parse()
+                .map_err(|_| diesel::result::Error::QueryBuilderError("unnumbered placeholder".into()))?;
+            out.push_sql(&self.sql[last..start]);
+            match self.binds.get(n.wrapping_sub(1)) {
+                Some(V::T(s)) => out.push_bind_param::<Text, String>(s)?,
+                Some(V::I(x)) => out.push_bind_param::<BigInt, i64>(x)?,
+                Some(V::N) => out.push_bind_param::<Nullable<Text>, Option<String>>(&NULL_TEXT)?,
+                None => return Err(diesel::result::Error::QueryBuilderError(format!("no value for ?{n}").into())),
+            }
+            last = i;
+        }
+        out.push_sql(&self.sql[last..]);
+        Ok(())
+    }
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+#[derive(QueryableByName)]
+struct PolledRow {
+    #[diesel(sql_type = Text)]
+    run_work_pool_id: String,
+    #[diesel(sql_type = Text)]
+    run_work_queue_id: String,
+    #[diesel(sql_type = Text)]
+    run_id: String,
+}
+
+#[derive(QueryableByName)]
+struct RunRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    created: String,
+    #[diesel(sql_type = Text)]
+    updated: String,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    state_type: Option<String>,
+    #[diesel(sql_type = Integer)]
+    run_count: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    expected_start_time: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    next_scheduled_start_time: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    start_time: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    end_time: Option<String>,
+    #[diesel(sql_type = Text)]
+    total_run_time: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    flow_version: Option<String>,
+    #[diesel(sql_type = Text)]
+    parameters: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    idempotency_key: Option<String>,
+    #[diesel(sql_type = Text)]
+    context: String,
+    #[diesel(sql_type = Text)]
+    empirical_policy: String,
+    #[diesel(sql_type = Text)]
+    tags: String,
+    #[diesel(sql_type = Bool)]
+    auto_scheduled: bool,
+    #[diesel(sql_type = Text)]
+    flow_id: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    deployment_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    parent_task_run_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    state_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    state_name: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    infrastructure_document_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    work_queue_name: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    state_timestamp: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    created_by: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    infrastructure_pid: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    work_queue_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    job_variables: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    deployment_version: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    labels: Option<String>,
+}
+
+fn time(s: &str) -> Result<DateTime<Utc>> {
+    Ok(NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").with_context(|| format!("timestamp {s:?}"))?.and_utc())
+}
+
+fn opt_time(s: Option<String>) -> Result<Option<DateTime<Utc>>> {
+    s.as_deref().map(time).transpose()
+}
+
+fn uuid(s: &str) -> Result<Uuid> {
+    Ok(Uuid::parse_str(s)?)
+}
+
+fn opt_uuid(s: Option<String>) -> Result<Option<Uuid>> {
+    s.as_deref().map(uuid).transpose()
+}
+
+fn json(s: &str) -> Result<serde_json::Value> {
+    Ok(serde_json::from_str(s)?)
+}
+
+fn opt_json(s: Option<String>) -> Result<Option<serde_json::Value>> {
+    s.as_deref().map(json).transpose()
+}
+
+impl RunRow {
+    fn decode(self) -> Result<FloorRun> {
+        Ok(FloorRun {
+            id: uuid(&self.id)?,
+            created: time(&self.created)?,
+            updated: time(&self.updated)?,
+            name: self.name,
+            state_type: self.state_type,
+            run_count: self.run_count,
+            expected_start_time: opt_time(self.expected_start_time)?,
+            next_scheduled_start_time: opt_time(self.next_scheduled_start_time)?,
+            start_time: opt_time(self.start_time)?,
+            end_time: opt_time(self.end_time)?,
+            total_run_time: if self.total_run_time == "0" {
+                TimeDelta::zero()
+            } else {
+                time(&self.total_run_time)? - DateTime::<Utc>::UNIX_EPOCH
+            },
+            flow_version: self.flow_version,
+            parameters: json(&self.parameters)?,
+            idempotency_key: self.idempotency_key,
+            context: json(&self.context)?,
+            empirical_policy: json(&self.empirical_policy)?,
+            tags: json(&self.tags)?,
+            auto_scheduled: self.auto_scheduled,
+            flow_id: uuid(&self.flow_id)?,
+            deployment_id: opt_uuid(self.deployment_id)?,
+            parent_task_run_id: opt_uuid(self.parent_task_run_id)?,
+            state_id: opt_uuid(self.state_id)?,
+            state_name: self.state_name,
+            infrastructure_document_id: opt_uuid(self.infrastructure_document_id)?,
+            work_queue_name: self.work_queue_name,
+            state_timestamp: opt_time(self.state_timestamp)?,
+            created_by: opt_json(self.created_by)?,
+            infrastructure_pid: self.infrastructure_pid,
+            work_queue_id: opt_uuid(self.work_queue_id)?,
+            job_variables: opt_json(self.job_variables)?,
+            deployment_version: self.deployment_version,
+            labels: opt_json(self.labels)?,
+        })
+    }
+}
+
+fn q(n: usize) -> String {
+    format!("?{n}")
+}
+
+fn t(v: &DateTime<Utc>) -> V {
+    V::T(sqlite_time(v))
+}
+
+fn u(v: Uuid) -> V {
+    V::T(v.hyphenated().to_string())
+}
+
+/// Opens one connection with the layer's pragmas (WAL, `synchronous`, `cache_size`, …).
+pub fn connect(fx: &Fixture) -> Result<SqliteConnection> {
+    let config = fx.config()?;
+    let mut conn = SqliteConnection::establish(&fx.sqlite_path()?.to_string_lossy())?;
+    for pragma in prefect_db_config::sqlite::pragma_statements(&config) {
+        conn.batch_execute(&pragma)?;
+    }
+    Ok(conn)
+}
+
+fn tx<R>(c: &mut SqliteConnection, begin: &str, body: impl FnOnce(&mut SqliteConnection) -> Result<R>) -> Result<R> {
+    c.batch_execute(begin)?;
+    match body(c) {
+        Ok(r) => {
+            c.batch_execute("COMMIT")?;
+            Ok(r)
+        }
+        Err(e) => {
+            let _ = c.batch_execute("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// Runs `fx`'s workload (blocking); only the workload is timed.
+pub fn run(fx: &Fixture) -> Result<Measurement> {
+    let c = &mut connect(fx)?;
+    let s = fx.sizes;
+    let started = Instant::now();
+    match fx.workload {
+        Workload::W1 => {
+            let flow_id = fx.flow()?;
+            let deployment = fx.deployment_id.context("no deployment")?;
+            let run_sql = multi_insert(
+                "flow_run",
+                W1_RUN_COLUMNS,
+                1,
+                q,
+                " ON CONFLICT (flow_id, idempotency_key) DO NOTHING RETURNING id",
+            );
+            let mut state_cols = STATE_COLUMNS.to_vec();
+            state_cols.push("flow_run_id");
+            let state_sql = multi_insert("flow_run_state", &state_cols, 1, q, "");
+            let mut i = 0;
+            while i < s.w1_runs {
+                let end = (i + s.w1_batch).min(s.w1_runs);
+                let now = plan::now();
+                tx(c, "BEGIN IMMEDIATE", |c| {
+                    let mut inserted = Vec::with_capacity(end - i);
+                    for k in i..end {
+                        let id = Uuid::new_v4();
+                        let at = t(&plan::w1_time(k));
+                        let binds = [
+                            u(id),
+                            t(&now),
+                            t(&now),
+                            V::T(format!("bench-run-{k}")),
+                            V::T("SCHEDULED".into()),
+                            at.clone(),
+                            at,
+                            V::T(sqlite_interval(TimeDelta::zero())),
+                            V::T("{}".into()),
+                            V::T(plan::w1_key(deployment, k)),
+                            V::T("{}".into()),
+                            V::T("[\"auto-scheduled\"]".into()),
+                            V::I(1),
+                            u(flow_id),
+                            u(deployment),
+                            V::T("Scheduled".into()),
+                            t(&now),
+                        ];
+                        let got: Vec<IdRow> = raw(&run_sql, &binds).load(c)?;
+                        if let Some(row) = got.into_iter().next() {
+                            inserted.push(uuid(&row.id)?);
+                        }
+                    }
+                    let mut state_ids = Vec::with_capacity(inserted.len());
+                    for &run in &inserted {
+                        let id = Uuid::new_v4();
+                        let binds = [
+                            u(id),
+                            t(&now),
+                            t(&now),
+                            V::T("SCHEDULED".into()),
+                            t(&now),
+                            V::T("Scheduled".into()),
+                            V::T("{}".into()),
+                            u(run),
+                        ];
+                        raw(&state_sql, &binds).execute(c)?;
+                        state_ids.push(id);
+                    }
+                    if !inserted.is_empty() {
+                        let sql = set_state_id_sql(inserted.len(), state_ids.len(), q);
+                        let mut binds = vec![t(&plan::now())];
+                        binds.extend(inserted.iter().map(|&r| u(r)));
+                        binds.extend(state_ids.iter().map(|&r| u(r)));
+                        raw(&sql, &binds).execute(c)?;
+                    }
+                    Ok(())
+                })?;
+                i = end;
+            }
+        }
+        Workload::W2 => {
+            let args = super::w2_args(s.w2_limit);
+            let poll_sql = prefect_query_components::worker_poll::poll_sql_text(prefect_db_config::Dialect::Sqlite, &args);
+            let cap = s.w2_limit.min(prefect_query_components::DEFAULT_POLL_LIMIT);
+            for _ in 0..s.w2_polls {
+                let binds = [V::I(cap), V::I(s.w2_limit), V::I(prefect_query_components::DEFAULT_POLL_LIMIT), t(&plan::now())];
+                let runs = tx(c, "BEGIN DEFERRED", |c| {
+                    let polled: Vec<PolledRow> = raw(&poll_sql, &binds).load(c)?;
+                    if polled.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let list: Vec<String> = (1..=polled.len()).map(q).collect();
+                    let sql = format!("SELECT {FLOW_RUN_COLUMNS} FROM flow_run WHERE flow_run.id IN ({})", list.join(", "));
+                    let ids: Vec<V> = polled.iter().map(|p| V::T(p.run_id.clone())).collect();
+                    let rows: Vec<RunRow> = raw(&sql, &ids).load(c)?;
+                    let mut by_id = std::collections::HashMap::with_capacity(rows.len());
+                    for row in rows {
+                        let run = row.decode()?;
+                        by_id.insert(run.id, run);
+                    }
+                    let mut out = Vec::with_capacity(polled.len());
+                    for p in polled {
+                        if let Some(run) = by_id.remove(&uuid(&p.run_id)?) {
+                            out.push((uuid(&p.run_work_pool_id)?, uuid(&p.run_work_queue_id)?, run));
+                        }
+                    }
+                    Ok(out)
+                })?;
+                std::hint::black_box(runs);
+            }
+        }
+        Workload::W3 => {
+            let mut cols = STATE_COLUMNS.to_vec();
+            cols.push("task_run_id");
+            let insert = multi_insert("task_run_state", &cols, 1, q, "");
+            let update = "UPDATE task_run SET updated = ?1, state_id = ?2, state_type = ?3, state_name = ?4, \
+                          state_timestamp = ?5, start_time = ?6, end_time = ?7, run_count = ?8, total_run_time = ?9 \
+                          WHERE task_run.id = ?10";
+            for &task in &fx.task_run_ids {
+                let start = plan::now();
+                for (state, name, done) in [("RUNNING", "Running", false), ("COMPLETED", "Completed", true)] {
+                    // The end is read after the RUNNING transaction, as the layer does.
+                    let end = done.then(|| crate::plan::after(start));
+                    let now = end.unwrap_or(start);
+                    let id = Uuid::new_v4();
+                    let ins = [u(id), t(&now), t(&now), V::T(state.into()), t(&now), V::T(name.into()), V::T("{}".into()), u(task)];
+                    let upd = [
+                        t(&now),
+                        u(id),
+                        V::T(state.into()),
+                        V::T(name.into()),
+                        t(&now),
+                        t(&start),
+                        end.as_ref().map(t).unwrap_or(V::N),
+                        V::I(1),
+                        V::T(sqlite_interval(end.map(|e| e - start).unwrap_or_default())),
+                        u(task),
+                    ];
+                    tx(c, "BEGIN IMMEDIATE", |c| {
+                        raw(&insert, &ins).execute(c)?;
+                        raw(update, &upd).execute(c)?;
+                        Ok(())
+                    })?;
+                }
+            }
+        }
+        Workload::W4 => {
+            let insert = multi_insert("log", LOG_COLUMNS, 1, q, "");
+            let flow_run = fx.flow_run_id.map(u).unwrap_or(V::N);
+            let mut i = 0;
+            while i < s.w4_logs {
+                let end = (i + s.w4_batch).min(s.w4_logs);
+                tx(c, "BEGIN IMMEDIATE", |c| {
+                    for k in i..end {
+                        let now = plan::now();
+                        let binds = [
+                            u(Uuid::new_v4()),
+                            t(&now),
+                            t(&now),
+                            V::T("prefect.flow_runs".into()),
+                            V::I(20),
+                            flow_run.clone(),
+                            V::N,
+                            V::T(plan::w4_message(k)),
+                            t(&now),
+                        ];
+                        raw(&insert, &binds).execute(c)?;
+                    }
+                    Ok(())
+                })?;
+                i = end;
+            }
+        }
+        Workload::W5 => {
+            let sql = format!(
+                "SELECT {FLOW_RUN_COLUMNS} FROM flow_run WHERE flow_run.work_queue_id = ?1 AND flow_run.state_type = ?2 \
+                 ORDER BY flow_run.expected_start_time DESC LIMIT ?3"
+            );
+            for i in 0..s.w5_reads {
+                let queue = fx.queue_ids[i % fx.queue_ids.len()];
+                let binds = [u(queue), V::T("SCHEDULED".into()), V::I(s.w5_limit)];
+                let rows: Vec<RunRow> = raw(&sql, &binds).load(c)?;
+                let runs = rows.into_iter().map(RunRow::decode).collect::<Result<Vec<_>>>()?;
+                std::hint::black_box(runs);
+            }
+        }
+        Workload::W6 => {
+            let insert = "INSERT INTO flow (id, created, updated, name) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO NOTHING";
+            let select = "SELECT flow.id FROM flow WHERE flow.name = ?1 LIMIT ?2";
+            for i in 0..s.w6_upserts {
+                let name = plan::w6_name(i);
+                let now = plan::now();
+                let id = tx(c, "BEGIN IMMEDIATE", |c| {
+                    raw(insert, &[u(Uuid::new_v4()), t(&now), t(&now), V::T(name.clone())]).execute(c)?;
+                    let row: IdRow = raw(select, &[V::T(name.clone()), V::I(1)]).get_result(c)?;
+                    uuid(&row.id)
+                })?;
+                std::hint::black_box(id);
+            }
+        }
+    }
+    Ok(Measurement { n: s.ops(fx.workload), seconds: started.elapsed().as_secs_f64() })
+}

@@ -1,0 +1,268 @@
+//! `cargo xtask bench`: builds `prefect-db-bench` in release mode and runs every (dialect,
+//! workload, implementation, rep) in its own process (prepare → run → drop), so each run starts
+//! from fresh data and reports its own peak RSS; prints one JSON line per dialect × workload ×
+//! implementation (medians) and a table comparing the layer with the floor and with Prefect
+//! 3.9.1's own figures.
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[allow(dead_code)]
+pub const USAGE: &str = "bench [--dialect sqlite|postgres|all] [--workload W1,W2,..|copy] [--reps N]
+                      release-build prefect-db-bench and time each workload (default W1..W6,
+                      3 reps, both dialects) through the layer and through the driver floor;
+                      `copy` (SQLite -> PostgreSQL with 100,000 and 1,000,000 log rows, about a
+                      minute, one rep per size) runs only when named";
+
+const WORKLOADS: [(&str, &str, &str, f64, f64); 6] = [
+    ("W1", "insert_flow_runs", "runs", 3173.4, 1824.1),
+    ("W2", "worker_poll", "polls", 3.2, 31.7),
+    ("W3", "task_state_transitions", "transitions", 152.4, 143.3),
+    ("W4", "log_ingest", "logs", 3333.8, 2537.6),
+    ("W5", "read_flow_runs", "reads", 38.7, 44.9),
+    ("W6", "upsert_flows", "upserts", 377.5, 309.7),
+];
+
+const COPY_ROWS: [usize; 2] = [100_000, 1_000_000];
+
+struct Options {
+    dialects: Vec<&'static str>,
+    workloads: Vec<usize>,
+    copy: bool,
+    reps: usize,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut o = Options { dialects: vec!["sqlite", "postgres"], workloads: (0..WORKLOADS.len()).collect(), copy: false, reps: 3 };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--dialect" => {
+                o.dialects = match value()?.as_str() {
+                    "sqlite" => vec!["sqlite"],
+                    "postgres" | "postgresql" => vec!["postgres"],
+                    "all" => vec!["sqlite", "postgres"],
+                    other => bail!("bench: unknown dialect `{other}`"),
+                }
+            }
+            "--workload" | "--workloads" => {
+                o.workloads.clear();
+                for w in value()?.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+                    if w.eq_ignore_ascii_case("copy") {
+                        o.copy = true;
+                    } else if let Some(i) =
+                        WORKLOADS.iter().position(|(code, name, ..)| code.eq_ignore_ascii_case(w) || name.eq_ignore_ascii_case(w))
+                    {
+                        o.workloads.push(i);
+                    } else {
+                        bail!("bench: unknown workload `{w}` (W1..W6 or copy)");
+                    }
+                }
+            }
+            "--reps" => {
+                o.reps = value()?.parse().context("--reps")?;
+                if o.reps == 0 {
+                    bail!("--reps must be at least 1");
+                }
+            }
+            other => bail!("bench: unknown argument `{other}`\n\nusage: cargo xtask {USAGE}"),
+        }
+    }
+    Ok(o)
+}
+
+fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// The release binaries' folder: `$CARGO_TARGET_DIR/release` (relative to the workspace when
+/// relative), else `target/release` of the workspace.
+fn release_dir(root: &Path) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let target = if target.is_absolute() { target } else { root.join(target) };
+    target.join("release")
+}
+
+fn build(root: &Path) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut cmd = Command::new(cargo);
+    // Always both packages: the same selection resolves the same features, so a second run
+    // reuses the first one's build (and `copy` needs the `prefect-db` binary).
+    cmd.current_dir(root).args(["build", "--release", "-p", "prefect-db-bench", "-p", "prefect-db-cli"]);
+    let status = cmd.status().context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build --release -p prefect-db-bench -p prefect-db-cli failed ({status})");
+    }
+    Ok(())
+}
+
+fn child(bin: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new(bin).args(args).output().with_context(|| format!("running {}", bin.display()))?;
+    if !out.status.success() {
+        bail!("prefect-db-bench {} failed ({}): {}", args.join(" "), out.status, String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn json_num(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.6}"),
+        _ => "null".to_owned(),
+    }
+}
+
+struct Row {
+    dialect: &'static str,
+    workload: usize,
+    layer: Summary,
+    floor: Summary,
+}
+
+struct Summary {
+    n: u64,
+    seconds: f64,
+    rss: Option<f64>,
+}
+
+impl Summary {
+    fn ops(&self) -> f64 {
+        self.n as f64 / self.seconds
+    }
+}
+
+/// One timed run: prepare a fresh database, run, drop it (also when the run fails).
+fn one_run(bin: &Path, dir: &Path, dialect: &str, code: &str, imp: &str) -> Result<(u64, f64, Option<f64>)> {
+    let fixture = dir.join(format!("{dialect}-{code}-{imp}.json"));
+    let fixture_s = fixture.to_string_lossy().into_owned();
+    let dir_s = dir.to_string_lossy().into_owned();
+    child(bin, &["prepare", "--dialect", dialect, "--workload", code, "--dir", &dir_s, "--fixture", &fixture_s])?;
+    let out = child(bin, &["run", "--fixture", &fixture_s, "--impl", imp]);
+    let dropped = child(bin, &["drop", "--fixture", &fixture_s]);
+    let out = out?;
+    dropped?;
+    let v: Value = serde_json::from_str(out.trim()).with_context(|| format!("bad output from run: {out}"))?;
+    let n = v["n"].as_u64().context("no n")?;
+    let seconds = v["seconds"].as_f64().context("no seconds")?;
+    Ok((n, seconds, v["peak_rss_mb"].as_f64()))
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let o = parse(args)?;
+    let root = workspace_root();
+    build(&root)?;
+    let bin = release_dir(&root).join("prefect-db-bench");
+    if !bin.exists() {
+        bail!("{} was not built", bin.display());
+    }
+    let scratch = tempfile::Builder::new().prefix("prefect-db-bench-").tempdir().context("temporary folder")?;
+    let mut rows = Vec::new();
+    for &dialect in &o.dialects {
+        for &w in &o.workloads {
+            let (code, name, ..) = WORKLOADS[w];
+            let mut samples: [(Vec<f64>, Vec<f64>, u64); 2] = [(Vec::new(), Vec::new(), 0), (Vec::new(), Vec::new(), 0)];
+            for rep in 0..o.reps {
+                for (k, imp) in ["layer", "floor"].into_iter().enumerate() {
+                    let (n, s, rss) = one_run(&bin, scratch.path(), dialect, code, imp)?;
+                    eprintln!("  {dialect:8} {code} {name:24} {imp:5} rep {}: {s:.3} s ({:.1} ops/s)", rep + 1, n as f64 / s);
+                    samples[k].0.push(s);
+                    samples[k].1.extend(rss);
+                    samples[k].2 = n;
+                }
+            }
+            let summary = |k: usize| Summary {
+                n: samples[k].2,
+                seconds: median(samples[k].0.clone()),
+                rss: if samples[k].1.is_empty() { None } else { Some(median(samples[k].1.clone())) },
+            };
+            let row = Row { dialect, workload: w, layer: summary(0), floor: summary(1) };
+            for (imp, s) in [("layer", &row.layer), ("floor", &row.floor)] {
+                println!(
+                    "{{\"dialect\":\"{dialect}\",\"workload\":\"{name}\",\"impl\":\"{imp}\",\"n\":{},\"seconds\":{},\"ops_per_s\":{},\"peak_rss_mb\":{}}}",
+                    s.n,
+                    json_num(Some(s.seconds)),
+                    json_num(Some(s.ops())),
+                    json_num(s.rss)
+                );
+            }
+            rows.push(row);
+        }
+    }
+    let mut copies = Vec::new();
+    if o.copy {
+        let cli = release_dir(&root).join("prefect-db");
+        for n in COPY_ROWS {
+            let out = child(
+                &bin,
+                &["copy", "--rows", &n.to_string(), "--prefect-db", &cli.to_string_lossy(), "--dir", &scratch.path().to_string_lossy()],
+            )?;
+            let v: Value = serde_json::from_str(out.trim()).with_context(|| format!("bad output from copy: {out}"))?;
+            let seconds = v["seconds"].as_f64().context("no seconds")?;
+            let rss = v["peak_rss_mb"].as_f64();
+            println!(
+                "{{\"dialect\":\"sqlite->postgres\",\"workload\":\"copy\",\"impl\":\"prefect-db copy\",\"n\":{n},\"seconds\":{},\"ops_per_s\":{},\"peak_rss_mb\":{}}}",
+                json_num(Some(seconds)),
+                json_num(Some(n as f64 / seconds)),
+                json_num(rss)
+            );
+            copies.push((n, seconds, rss));
+        }
+    }
+    print_table(&rows, &copies);
+    Ok(())
+}
+
+fn print_table(rows: &[Row], copies: &[(usize, f64, Option<f64>)]) {
+    let mb = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".to_owned());
+    if !rows.is_empty() {
+        println!();
+        println!(
+            "{:<8} {:<26} {:>7} {:>12} {:>12} {:>11} {:>9} {:>9} {:>12} {:>10}",
+            "dialect", "workload", "n", "layer ops/s", "floor ops/s", "layer/floor", "layer MB", "floor MB", "Prefect ops/s", "x Prefect"
+        );
+        for r in rows {
+            let (code, name, unit, sqlite_ref, pg_ref) = WORKLOADS[r.workload];
+            let reference = if r.dialect == "sqlite" { sqlite_ref } else { pg_ref };
+            println!(
+                "{:<8} {:<26} {:>7} {:>12.1} {:>12.1} {:>10.2}x {:>9} {:>9} {:>12.1} {:>9.1}x",
+                r.dialect,
+                format!("{code} {name}"),
+                format!("{} {}", r.layer.n, &unit[..unit.len().min(1)]),
+                r.layer.ops(),
+                r.floor.ops(),
+                r.layer.seconds / r.floor.seconds,
+                mb(r.layer.rss),
+                mb(r.floor.rss),
+                reference,
+                r.layer.ops() / reference
+            );
+        }
+        println!(
+            "\nops/s: the workload's operations (runs, polls, transitions, logs, reads, upserts) per second, median of the reps;\n\
+             layer/floor: the layer's time over the floor's (the cost of the abstractions; 1.00x = none);\n\
+             MB: peak RSS of the process that ran the workload (median); x Prefect: the layer's ops/s over Prefect 3.9.1's."
+        );
+    }
+    if !copies.is_empty() {
+        println!("\nprefect-db copy, SQLite -> PostgreSQL (log rows; migrate + copy + verify):");
+        println!("{:>10} {:>10} {:>12} {:>12}", "rows", "seconds", "rows/s", "peak MB");
+        for (n, s, rss) in copies {
+            println!("{n:>10} {s:>10.2} {:>12.0} {:>12}", *n as f64 / s, mb(*rss));
+        }
+    }
+}
