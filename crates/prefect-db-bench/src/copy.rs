@@ -27,20 +27,9 @@ pub struct CopyResult {
     pub peak_rss_mb: Option<f64>,
 }
 
+/// A copy database: seeded with logs by [`generate_source`], not by a workload.
 fn fixture(dialect: Dialect, url: String, pg_admin: Option<(String, String)>) -> Fixture {
-    Fixture {
-        dialect: dialect.name().to_owned(),
-        workload: Workload::W4,
-        sizes: Sizes::tiny(1),
-        url,
-        pg_admin,
-        flow_id: None,
-        deployment_id: None,
-        work_pool_id: None,
-        queue_ids: Vec::new(),
-        flow_run_id: None,
-        task_run_ids: Vec::new(),
-    }
+    Fixture::unseeded(dialect, Workload::W4, Sizes::tiny(1), url, pg_admin)
 }
 
 /// Creates a migrated SQLite database in `dir` holding `rows` log rows (untimed set-up).

@@ -232,6 +232,29 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// A database not seeded yet: no ids recorded.
+    pub fn unseeded(
+        dialect: Dialect,
+        workload: Workload,
+        sizes: Sizes,
+        url: String,
+        pg_admin: Option<(String, String)>,
+    ) -> Fixture {
+        Fixture {
+            dialect: dialect.name().to_owned(),
+            workload,
+            sizes,
+            url,
+            pg_admin,
+            flow_id: None,
+            deployment_id: None,
+            work_pool_id: None,
+            queue_ids: Vec::new(),
+            flow_run_id: None,
+            task_run_ids: Vec::new(),
+        }
+    }
+
     /// The dialect.
     pub fn dialect(&self) -> Result<Dialect> {
         parse_dialect(&self.dialect)
@@ -293,19 +316,7 @@ pub struct Measurement {
 /// on the server the test tooling finds), migrates it with the layer and seeds it for `workload`.
 pub async fn prepare(dialect: Dialect, workload: Workload, sizes: Sizes, dir: &Path) -> Result<Fixture> {
     let (url, pg_admin) = create_database(dialect, dir).await?;
-    let mut fx = Fixture {
-        dialect: dialect.name().to_owned(),
-        workload,
-        sizes,
-        url,
-        pg_admin,
-        flow_id: None,
-        deployment_id: None,
-        work_pool_id: None,
-        queue_ids: Vec::new(),
-        flow_run_id: None,
-        task_run_ids: Vec::new(),
-    };
+    let mut fx = Fixture::unseeded(dialect, workload, sizes, url, pg_admin);
     let result = async {
         prefect_db_interface::migrate::upgrade(&fx.config()?, prefect_db_interface::migrate::UpgradeTarget::Latest).await?;
         seed::seed(&mut fx).await
