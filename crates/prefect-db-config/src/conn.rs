@@ -3,13 +3,18 @@
 
 use crate::error::DbError;
 use crate::url::Dialect;
+#[cfg(feature = "sqlite")]
+use crate::sqlite_runtime::{LockState, MayWait, NoWait};
 
 #[cfg(feature = "postgres")]
 pub use diesel_async::AsyncPgConnection;
-/// The async SQLite connection: diesel's sync connection run on tokio's blocking pool.
+/// The async SQLite connection: diesel's sync connection, its work run inline while it holds
+/// the write lock and on tokio's blocking pool otherwise ([`crate::sqlite_runtime`]).
 #[cfg(feature = "sqlite")]
-pub type SqliteConnection =
-    diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>;
+pub type SqliteConnection = diesel_async::sync_connection_wrapper::SyncConnectionWrapper<
+    diesel::SqliteConnection,
+    crate::sqlite_runtime::SqliteRuntime,
+>;
 
 /// A connection borrowed for the duration of some queries: the handle tier 2 works on.
 ///
@@ -88,17 +93,32 @@ impl Conn<'_> {
                     .map_err(DbError::from)
             }
             #[cfg(feature = "sqlite")]
-            Conn::Sqlite(c) => {
-                let sql = match mode {
-                    TxMode::Read => "BEGIN DEFERRED",
-                    TxMode::Write => "BEGIN IMMEDIATE",
-                };
-                c.spawn_blocking(move |inner| {
-                    diesel::connection::AnsiTransactionManager::begin_transaction_sql(inner, sql)
-                })
-                .await
-                .map_err(DbError::from)
-            }
+            Conn::Sqlite(c) => match mode {
+                TxMode::Read => c
+                    .spawn_blocking(|inner| {
+                        // DEFERRED touches no lock until the first read or write.
+                        diesel::connection::AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN DEFERRED")?;
+                        Ok(NoWait(LockState::Free))
+                    })
+                    .await
+                    .map(drop)
+                    .map_err(DbError::from),
+                TxMode::Write => {
+                    // First without waiting, on this thread; when another connection holds the
+                    // lock, wait for it with the configured busy timeout on the blocking pool.
+                    let tried = c.spawn_blocking(try_begin_immediate).await.map_err(DbError::from)?;
+                    if tried.0 != LockState::Busy {
+                        return Ok(());
+                    }
+                    c.spawn_blocking(|inner| {
+                        diesel::connection::AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+                        Ok(MayWait(LockState::Held))
+                    })
+                    .await
+                    .map(drop)
+                    .map_err(DbError::from)
+                }
+            },
         }
     }
 
@@ -107,7 +127,15 @@ impl Conn<'_> {
             #[cfg(feature = "postgres")]
             Conn::Postgres(c) => commit_with(&mut **c).await,
             #[cfg(feature = "sqlite")]
-            Conn::Sqlite(c) => commit_with(&mut **c).await,
+            Conn::Sqlite(c) => c
+                .spawn_blocking(|inner| {
+                    use diesel::connection::TransactionManager;
+                    diesel::connection::AnsiTransactionManager::commit_transaction(inner)?;
+                    Ok(MayWait(LockState::Free))
+                })
+                .await
+                .map(drop)
+                .map_err(DbError::from),
         }
     }
 
@@ -116,7 +144,15 @@ impl Conn<'_> {
             #[cfg(feature = "postgres")]
             Conn::Postgres(c) => rollback_with(&mut **c).await,
             #[cfg(feature = "sqlite")]
-            Conn::Sqlite(c) => rollback_with(&mut **c).await,
+            Conn::Sqlite(c) => c
+                .spawn_blocking(|inner| {
+                    use diesel::connection::TransactionManager;
+                    diesel::connection::AnsiTransactionManager::rollback_transaction(inner)?;
+                    Ok(MayWait(LockState::Free))
+                })
+                .await
+                .map(drop)
+                .map_err(DbError::from),
         }
     }
 
@@ -132,11 +168,48 @@ impl Conn<'_> {
     }
 }
 
+/// `BEGIN IMMEDIATE` with SQLite's busy timeout at zero for the attempt: `Busy` (nothing begun)
+/// when another connection holds the write lock, instead of sleeping in the busy handler.
+#[cfg(feature = "sqlite")]
+fn try_begin_immediate(inner: &mut diesel::SqliteConnection) -> diesel::QueryResult<NoWait> {
+    use diesel::connection::SimpleConnection;
+    use diesel::result::{DatabaseErrorKind, Error};
+    #[derive(diesel::QueryableByName)]
+    struct Busy {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        timeout: i64,
+    }
+    let busy: Busy = diesel::RunQueryDsl::get_result(diesel::sql_query("PRAGMA busy_timeout"), inner)?;
+    inner.batch_execute("PRAGMA busy_timeout = 0")?;
+    let begun = diesel::connection::AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE");
+    let restored = inner.batch_execute(&format!("PRAGMA busy_timeout = {}", busy.timeout));
+    let state = match begun {
+        Ok(()) => LockState::Held,
+        Err(Error::DatabaseError(DatabaseErrorKind::Unknown, info))
+            if info.message().contains("locked") || info.message().contains("busy") =>
+        {
+            LockState::Busy
+        }
+        Err(e) => return Err(e),
+    };
+    if let Err(e) = restored {
+        // The connection would keep a zero busy timeout: end what was begun and fail.
+        if state == LockState::Held {
+            use diesel::connection::TransactionManager;
+            let _ = diesel::connection::AnsiTransactionManager::rollback_transaction(inner);
+        }
+        return Err(e);
+    }
+    Ok(NoWait(state))
+}
+
+#[cfg(feature = "postgres")]
 async fn commit_with<C: diesel_async::AsyncConnection>(c: &mut C) -> Result<(), DbError> {
     use diesel_async::TransactionManager;
     C::TransactionManager::commit_transaction(c).await.map_err(DbError::from)
 }
 
+#[cfg(feature = "postgres")]
 async fn rollback_with<C: diesel_async::AsyncConnection>(c: &mut C) -> Result<(), DbError> {
     use diesel_async::TransactionManager;
     C::TransactionManager::rollback_transaction(c).await.map_err(DbError::from)

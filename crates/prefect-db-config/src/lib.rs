@@ -16,6 +16,8 @@ pub mod pool;
 pub mod settings;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "sqlite")]
+pub mod sqlite_runtime;
 pub mod url;
 
 pub use config::{DatabaseConfig, SqlitePragmas, TlsConfig};

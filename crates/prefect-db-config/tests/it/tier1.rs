@@ -49,6 +49,69 @@ async fn sqlite_pragmas_are_set_on_every_connection() -> TestResult {
     Ok(())
 }
 
+/// The thread a statement on `conn` runs on.
+async fn statement_thread(conn: &mut Conn<'_>) -> Result<std::thread::ThreadId, DbError> {
+    let Conn::Sqlite(c) = conn else { unreachable!("SQLite test") };
+    Ok(c.spawn_blocking(|_| Ok(std::thread::current().id())).await?)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn sqlite_statements_run_inline_only_under_the_write_lock() -> TestResult {
+    let db = TestDatabase::empty(Dialect::Sqlite).await?;
+    let pool = DbPool::build(&db.config())?;
+    let here = std::thread::current().id();
+    let mut pooled = pool.get().await?;
+    let mut conn = pooled.conn();
+    assert_ne!(statement_thread(&mut conn).await?, here, "outside a transaction: the blocking pool");
+    let read = conn.transaction(TxMode::Read, async |tx| statement_thread(tx).await).await?;
+    assert_ne!(read, here, "a read transaction may still wait for a lock when it writes");
+    let write = conn.transaction(TxMode::Write, async |tx| statement_thread(tx).await).await?;
+    assert_eq!(write, here, "under the write lock nothing waits: inline");
+    assert_ne!(statement_thread(&mut conn).await?, here, "after COMMIT: the blocking pool again");
+    let failed: Result<(), DbError> = conn
+        .transaction(TxMode::Write, async |_| Err(DbError::Query(diesel::result::Error::RollbackTransaction)))
+        .await;
+    assert!(failed.is_err());
+    assert_ne!(statement_thread(&mut conn).await?, here, "after ROLLBACK: the blocking pool again");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_write_transaction_waits_for_a_held_lock_with_the_busy_timeout() -> TestResult {
+    let db = TestDatabase::empty(Dialect::Sqlite).await?;
+    let pool = DbPool::build(&db.config())?;
+    let mut setup = pool.get().await?;
+    setup.conn().batch_execute("CREATE TABLE t (v INTEGER)").await?;
+    // Another connection holds the write lock; our write transaction finds it taken without
+    // waiting, then waits on the blocking pool until the holder commits.
+    let mut holder = pool.get().await?;
+    holder.conn().batch_execute("BEGIN IMMEDIATE; INSERT INTO t VALUES (1)").await?;
+    let mut writer = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let mut pooled = pool.get().await?;
+            pooled
+                .conn()
+                .transaction(TxMode::Write, async |tx| {
+                    let n = int(tx, "SELECT count(*) AS v FROM t").await?;
+                    tx.batch_execute("INSERT INTO t VALUES (2)").await?;
+                    Ok::<_, DbError>(n)
+                })
+                .await
+        })
+    };
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut writer).await.is_err(),
+        "the writer waits while the lock is held"
+    );
+    holder.conn().batch_execute("COMMIT").await?;
+    let seen = writer.await??;
+    assert_eq!(seen, 1, "the writer began after the holder's commit and saw its row");
+    assert_eq!(int(&mut setup.conn(), "SELECT count(*) AS v FROM t").await?, 2);
+    assert_eq!(int(&mut setup.conn(), "SELECT timeout AS v FROM pragma_busy_timeout").await?, 30_000, "busy timeout restored");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sqlite_file_and_folder_are_created() -> TestResult {
     let dir = tempfile::tempdir()?;
