@@ -7,9 +7,9 @@ use prefect_db_config::{Conn, TxMode, dispatch};
 use prefect_db_test::{Dialect, TestResult, conformance};
 use prefect_orm::models::{
     ArtifactCollection, Flow, FlowRun, FlowRunState, NewArtifactCollection, NewFlow, NewFlowRun,
-    NewFlowRunState,
+    NewFlowRunState, NewLog,
 };
-use prefect_orm::schema::{artifact_collection, flow, flow_run, flow_run_state};
+use prefect_orm::schema::{artifact_collection, flow, flow_run, flow_run_state, log};
 use prefect_orm::types::StateType;
 use prefect_query_components::{OnConflict, QueryComponents, QueryError};
 use uuid::Uuid;
@@ -22,6 +22,7 @@ conformance!(
     set_state_id_statement_picks_the_given_state,
     upsert_updates_conflicting_rows_and_inserts_new_ones,
     upsert_refuses_bad_columns_and_rows_hit_twice,
+    batches_over_the_statement_limits_keep_order_and_atomicity,
 );
 
 async fn flows(conn: &mut Conn<'_>) -> Result<Vec<String>, BoxError> {
@@ -335,5 +336,63 @@ async fn upsert_refuses_bad_columns_and_rows_hit_twice(dialect: Dialect) -> Test
     let rows = collections(conn).await?;
     let left: Vec<(&str, Uuid)> = rows.iter().map(|r| (r.key.as_str(), r.latest_id)).collect();
     assert_eq!(left, [("k1", Uuid::from_u128(1))]);
+    Ok(())
+}
+
+/// 4,000 log rows of 9 columns need 36,000 bind parameters: two statements on SQLite (32,766 at
+/// most each), four on PostgreSQL (1,000 rows each). Runs whose rows name different columns
+/// alternate statements on SQLite. Order and all-or-nothing hold across statements.
+async fn batches_over_the_statement_limits_keep_order_and_atomicity(dialect: Dialect) -> TestResult {
+    let (_db, p) = crate::common::migrated(dialect).await?;
+    let mut pc = p.get().await?;
+    let conn = &mut pc.conn();
+    let qc = QueryComponents::new();
+    let logs = |n: usize| -> Vec<NewLog> {
+        (0..n).map(|k| NewLog::new("bench", 20, format!("line {k}"), t(k as i64 % 50))).collect()
+    };
+    let count = async |conn: &mut Conn<'_>| -> Result<i64, BoxError> {
+        Ok(dispatch!(conn, |c| log::table.count().get_result(c).await)?)
+    };
+
+    // The last row repeats the first one's id: the whole batch fails, nothing is kept.
+    let mut failing = logs(4_000);
+    failing[3_999].id = failing[0].id;
+    let result = conn.transaction(TxMode::Write, async |tx| qc.insert(tx, failing, OnConflict::Fail).await).await;
+    assert!(matches!(result, Err(QueryError::Db(_))), "{result:?}");
+    assert_eq!(count(conn).await?, 0);
+    let result = qc.insert(conn, { let mut l = logs(4_000); l[3_999].id = l[0].id; l }, OnConflict::Fail).await;
+    assert!(matches!(result, Err(QueryError::Db(_))), "outside a transaction too: {result:?}");
+    assert_eq!(count(conn).await?, 0, "no statement of the failed batch is kept");
+
+    let rows = logs(4_000);
+    let expected: Vec<Uuid> = rows.iter().map(|l| l.id).collect();
+    let ids = qc.insert(conn, rows, OnConflict::Fail).await?;
+    assert_eq!(ids, expected, "ids in input order");
+    assert_eq!(count(conn).await?, 4_000);
+
+    // Flow runs leaving different columns to their defaults, in runs of one and two.
+    let f = flow(conn, "f").await?;
+    let shapes = [false, false, true, false, true, true];
+    let runs: Vec<NewFlowRun> = shapes
+        .iter()
+        .enumerate()
+        .map(|(k, &custom)| {
+            let mut r = NewFlowRun::new(format!("r{k}"), f);
+            if custom {
+                r.run_count = Some(k as i32);
+            }
+            r
+        })
+        .collect();
+    let expected: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
+    assert_eq!(qc.insert(conn, runs, OnConflict::Fail).await?, expected);
+    let stored: Vec<(String, i32)> = dispatch!(conn, |c| flow_run::table
+        .select((flow_run::name, flow_run::run_count))
+        .order_by(flow_run::name)
+        .load(c)
+        .await)?;
+    let want: Vec<(String, i32)> =
+        shapes.iter().enumerate().map(|(k, &custom)| (format!("r{k}"), if custom { k as i32 } else { 0 })).collect();
+    assert_eq!(stored, want, "defaulted run_count is the column default 0");
     Ok(())
 }
