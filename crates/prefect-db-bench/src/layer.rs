@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use prefect_db_config::{DbError, TxMode, dispatch};
 use prefect_orm::models::{FlowRun, NewFlow, NewFlowRun, NewFlowRunState, NewLog, NewTaskRunState, TaskRunChangeset};
-use prefect_orm::schema::{flow, flow_run, task_run, task_run_state};
+use prefect_orm::schema::{flow, task_run, task_run_state};
 use prefect_orm::types::{StateType, Val};
 use prefect_query_components::{OnConflict, QueryComponents, QueryError, WorkPoolPoll};
 use std::time::Instant;
@@ -103,20 +103,10 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
         }
         Workload::W5 => {
             for i in 0..s.w5_reads {
-                let queue = Val(fx.queue_ids[i % fx.queue_ids.len()]);
-                let limit = s.w5_limit;
+                let queue = fx.queue_ids[i % fx.queue_ids.len()];
                 let mut pooled = db.connection().await?;
-                let mut conn = pooled.conn();
-                let rows: Vec<FlowRun> = dispatch!(&mut conn, |c| {
-                    flow_run::table
-                        .filter(flow_run::work_queue_id.eq(queue))
-                        .filter(flow_run::state_type.eq(StateType::Scheduled))
-                        .order(flow_run::expected_start_time.desc())
-                        .limit(limit)
-                        .select(FlowRun::as_select())
-                        .load(c)
-                        .await
-                })?;
+                let rows: Vec<FlowRun> =
+                    qc.read_work_queue_flow_runs(&mut pooled.conn(), queue, &[StateType::Scheduled], s.w5_limit).await?;
                 std::hint::black_box(rows);
             }
         }

@@ -44,13 +44,19 @@
 //! - `limit_per_queue` of `None` means no limit on both dialects (Prefect's SQLite version caps
 //!   at 999,999).
 //!
+//! Reading a work queue's runs (`read_work_queue_flow_runs`, Prefect's `read_flow_runs` with a
+//! queue and state filter, `EXPECTED_START_TIME_DESC`):
+//! - Runs without an expected start time come last on both dialects (Prefect: first on
+//!   PostgreSQL, last on SQLite); ties are ordered by run id.
+//! - On SQLite the state comparison is kept off the indexes, so the read goes through the
+//!   queue's index instead of every run of the state ([`reads`]).
+//!
 //! Inserts and the scheduler's bulk path:
-//! - On SQLite a multi-row insert runs one `INSERT` per row on the blocking connection inside
-//!   one savepoint (rows may leave different columns to their defaults, and SQLite has no
-//!   `DEFAULT` in `VALUES`); PostgreSQL sends multi-row statements of up to
-//!   [`insert::PG_ROWS_PER_STATEMENT`] rows. Both return the inserted ids in input order. SQLite
-//!   batches are all-or-nothing; PostgreSQL batches over 1,000 rows are only inside a
-//!   transaction.
+//! - On SQLite consecutive rows that leave the same columns to their defaults share one
+//!   multi-row statement (SQLite has no `DEFAULT` in `VALUES`); PostgreSQL sends multi-row
+//!   statements of up to [`insert::PG_ROWS_PER_STATEMENT`] rows. Both return the inserted ids in
+//!   input order, and a batch of several statements runs in a savepoint (or transaction), so it
+//!   is all-or-nothing on both.
 //! - `set_state_id_on_inserted_flow_runs_statement` is one statement on both dialects (Prefect's
 //!   SQLite form), where a run whose states are not among the given ones keeps its `state_id`
 //!   (Prefect's PostgreSQL behaviour; its SQLite form sets NULL), a run with several given
@@ -114,6 +120,7 @@ pub mod history;
 pub mod insert;
 pub mod json;
 mod load;
+pub mod reads;
 mod scheduler;
 mod sql;
 pub mod work_queues;
@@ -226,6 +233,18 @@ impl QueryComponents {
         args: &WorkQueuesPoll,
     ) -> QueryResult<Vec<QueueFlowRun>> {
         work_queues::get_scheduled_flow_runs_from_work_queues(conn, args).await
+    }
+
+    /// The flow runs of one work queue in the given state types, newest expected start first:
+    /// see [`reads::read_work_queue_flow_runs`].
+    pub async fn read_work_queue_flow_runs(
+        &self,
+        conn: &mut Conn<'_>,
+        work_queue_id: uuid::Uuid,
+        state_types: &[prefect_orm::types::StateType],
+        limit: i64,
+    ) -> QueryResult<Vec<prefect_orm::models::FlowRun>> {
+        reads::read_work_queue_flow_runs(conn, work_queue_id, state_types, limit).await
     }
 
     /// `make_timestamp_intervals(start, end, interval)`: see [`history::make_timestamp_intervals`].

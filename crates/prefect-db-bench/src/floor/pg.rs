@@ -325,8 +325,8 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
             let stmt = db
                 .get(
                     &format!(
-                        "SELECT {FLOW_RUN_COLUMNS} FROM flow_run WHERE flow_run.work_queue_id = $1 AND flow_run.state_type = $2 \
-                         ORDER BY flow_run.expected_start_time DESC LIMIT $3"
+                        "SELECT {FLOW_RUN_COLUMNS} FROM flow_run WHERE flow_run.work_queue_id = $1 AND flow_run.state_type IN ($2) \
+                         ORDER BY flow_run.expected_start_time DESC NULLS LAST, flow_run.id LIMIT $3"
                     ),
                     &[],
                 )

@@ -280,27 +280,26 @@ pub fn run(fx: &Fixture) -> Result<Measurement> {
         Workload::W1 => {
             let flow_id = fx.flow()?;
             let deployment = fx.deployment_id.context("no deployment")?;
-            let run_sql = multi_insert(
-                "flow_run",
-                W1_RUN_COLUMNS,
-                1,
-                q,
-                " ON CONFLICT (flow_id, idempotency_key) DO NOTHING RETURNING id",
-            );
             let mut state_cols = STATE_COLUMNS.to_vec();
             state_cols.push("flow_run_id");
-            let state_sql = multi_insert("flow_run_state", &state_cols, 1, q, "");
             let mut i = 0;
             while i < s.w1_runs {
                 let end = (i + s.w1_batch).min(s.w1_runs);
                 let now = plan::now();
+                // One multi-row statement per table, as the layer sends.
+                let run_sql = multi_insert(
+                    "flow_run",
+                    W1_RUN_COLUMNS,
+                    end - i,
+                    q,
+                    " ON CONFLICT (flow_id, idempotency_key) DO NOTHING RETURNING id",
+                );
                 tx(c, "BEGIN IMMEDIATE", |c| {
-                    let mut inserted = Vec::with_capacity(end - i);
+                    let mut binds = Vec::with_capacity((end - i) * W1_RUN_COLUMNS.len());
                     for k in i..end {
-                        let id = Uuid::new_v4();
                         let at = t(&plan::w1_time(k));
-                        let binds = [
-                            u(id),
+                        binds.extend([
+                            u(Uuid::new_v4()),
                             t(&now),
                             t(&now),
                             V::T(format!("bench-run-{k}")),
@@ -317,16 +316,18 @@ pub fn run(fx: &Fixture) -> Result<Measurement> {
                             u(deployment),
                             V::T("Scheduled".into()),
                             t(&now),
-                        ];
-                        let got: Vec<IdRow> = raw(&run_sql, &binds).load(c)?;
-                        if let Some(row) = got.into_iter().next() {
-                            inserted.push(uuid(&row.id)?);
-                        }
+                        ]);
+                    }
+                    let got: Vec<IdRow> = raw(&run_sql, &binds).load(c)?;
+                    let inserted = got.iter().map(|row| uuid(&row.id)).collect::<Result<Vec<_>>>()?;
+                    if inserted.is_empty() {
+                        return Ok(());
                     }
                     let mut state_ids = Vec::with_capacity(inserted.len());
+                    let mut binds = Vec::with_capacity(inserted.len() * state_cols.len());
                     for &run in &inserted {
                         let id = Uuid::new_v4();
-                        let binds = [
+                        binds.extend([
                             u(id),
                             t(&now),
                             t(&now),
@@ -335,17 +336,15 @@ pub fn run(fx: &Fixture) -> Result<Measurement> {
                             V::T("Scheduled".into()),
                             V::T("{}".into()),
                             u(run),
-                        ];
-                        raw(&state_sql, &binds).execute(c)?;
+                        ]);
                         state_ids.push(id);
                     }
-                    if !inserted.is_empty() {
-                        let sql = set_state_id_sql(inserted.len(), state_ids.len(), q);
-                        let mut binds = vec![t(&plan::now())];
-                        binds.extend(inserted.iter().map(|&r| u(r)));
-                        binds.extend(state_ids.iter().map(|&r| u(r)));
-                        raw(&sql, &binds).execute(c)?;
-                    }
+                    raw(&multi_insert("flow_run_state", &state_cols, inserted.len(), q, ""), &binds).execute(c)?;
+                    let sql = set_state_id_sql(inserted.len(), state_ids.len(), q);
+                    let mut binds = vec![t(&plan::now())];
+                    binds.extend(inserted.iter().map(|&r| u(r)));
+                    binds.extend(state_ids.iter().map(|&r| u(r)));
+                    raw(&sql, &binds).execute(c)?;
                     Ok(())
                 })?;
                 i = end;
@@ -418,15 +417,16 @@ pub fn run(fx: &Fixture) -> Result<Measurement> {
             }
         }
         Workload::W4 => {
-            let insert = multi_insert("log", LOG_COLUMNS, 1, q, "");
             let flow_run = fx.flow_run_id.map(u).unwrap_or(V::N);
             let mut i = 0;
             while i < s.w4_logs {
                 let end = (i + s.w4_batch).min(s.w4_logs);
+                let insert = multi_insert("log", LOG_COLUMNS, end - i, q, "");
                 tx(c, "BEGIN IMMEDIATE", |c| {
+                    let mut binds = Vec::with_capacity((end - i) * LOG_COLUMNS.len());
                     for k in i..end {
                         let now = plan::now();
-                        let binds = [
+                        binds.extend([
                             u(Uuid::new_v4()),
                             t(&now),
                             t(&now),
@@ -436,9 +436,9 @@ pub fn run(fx: &Fixture) -> Result<Measurement> {
                             V::N,
                             V::T(plan::w4_message(k)),
                             t(&now),
-                        ];
-                        raw(&insert, &binds).execute(c)?;
+                        ]);
                     }
+                    raw(&insert, &binds).execute(c)?;
                     Ok(())
                 })?;
                 i = end;
@@ -446,8 +446,8 @@ pub fn run(fx: &Fixture) -> Result<Measurement> {
         }
         Workload::W5 => {
             let sql = format!(
-                "SELECT {FLOW_RUN_COLUMNS} FROM flow_run WHERE flow_run.work_queue_id = ?1 AND flow_run.state_type = ?2 \
-                 ORDER BY flow_run.expected_start_time DESC LIMIT ?3"
+                "SELECT {FLOW_RUN_COLUMNS} FROM flow_run WHERE flow_run.work_queue_id = ?1 AND +flow_run.state_type IN (?2) \
+                 ORDER BY flow_run.expected_start_time DESC, flow_run.id LIMIT ?3"
             );
             for i in 0..s.w5_reads {
                 let queue = fx.queue_ids[i % fx.queue_ids.len()];

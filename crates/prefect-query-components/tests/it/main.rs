@@ -7,5 +7,6 @@ mod history;
 mod inserts;
 mod json;
 mod plans;
+mod reads;
 mod work_queues;
 mod worker_poll;

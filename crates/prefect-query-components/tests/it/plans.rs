@@ -109,3 +109,17 @@ async fn sqlite_polls_with_a_time_bound_walk_the_time_index() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_reads_a_queues_runs_through_the_queue_index() -> TestResult {
+    let sql = prefect_query_components::reads::read_work_queue_flow_runs_sqlite_sql()?;
+    let plan = sqlite_plan(&sql).await?;
+    let all = plan.join("\n");
+    let reads: Vec<&String> = plan.iter().filter(|l| l.contains("flow_run")).collect();
+    assert_eq!(reads.len(), 1, "{all}");
+    assert!(
+        reads[0].starts_with("SEARCH flow_run USING INDEX ix_flow_run__work_queue_id (work_queue_id=?)"),
+        "the queue's runs only, not every run of a state: {all}"
+    );
+    Ok(())
+}
