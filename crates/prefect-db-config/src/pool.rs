@@ -193,8 +193,9 @@ fn build_error(config: &DatabaseConfig, e: impl std::fmt::Display) -> DbError {
 #[cfg(feature = "postgres")]
 fn build_pg(config: &Arc<DatabaseConfig>) -> Result<Pool<PgManager>, DbError> {
     let mut mc = ManagerConfig::<AsyncPgConnection>::default();
-    // Prefect's `pool_pre_ping=True`: check a connection before handing it out.
-    mc.recycling_method = RecyclingMethod::Verified;
+    // Prefect's `pool_pre_ping=True` is the pre-recycle hook below: broken connections are
+    // dropped here, idle ones pinged there.
+    mc.recycling_method = RecyclingMethod::Fast;
     let setup_config = Arc::clone(config);
     mc.custom_setup = Box::new(move |_url| {
         let cfg = Arc::clone(&setup_config);
@@ -209,7 +210,33 @@ fn build_pg(config: &Arc<DatabaseConfig>) -> Result<Pool<PgManager>, DbError> {
     if let Some(hook) = max_age_hook(config.pool_recycle) {
         builder = builder.pre_recycle(hook);
     }
+    builder = builder.pre_recycle(pre_ping_hook());
     builder.build().map_err(|e| build_error(config, e))
+}
+
+/// A pooled PostgreSQL connection idle for longer than this is pinged before it is handed out.
+#[cfg(feature = "postgres")]
+pub const PRE_PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// Prefect's `pool_pre_ping=True`, for connections that may have gone stale: a connection
+/// checked out less than [`PRE_PING_AFTER_IDLE`] ago was talking to the server moments before
+/// and is handed out without a round trip (a `SELECT 1` per checkout doubled the cost of small
+/// transactions); an older one answers `SELECT 1` first, and one that does not is dropped and
+/// replaced, so a server restart or an idle timeout never reaches the caller.
+#[cfg(feature = "postgres")]
+fn pre_ping_hook() -> Hook<PgManager> {
+    Hook::async_fn(|conn: &mut AsyncPgConnection, metrics: &Metrics| {
+        let idle = metrics.last_used();
+        Box::pin(async move {
+            if idle < PRE_PING_AFTER_IDLE {
+                return Ok(());
+            }
+            diesel_async::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), conn)
+                .await
+                .map(drop)
+                .map_err(|e| HookError::message(format!("pre-ping after {idle:?} idle failed: {e}")))
+        })
+    })
 }
 
 #[cfg(feature = "sqlite")]

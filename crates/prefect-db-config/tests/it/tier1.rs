@@ -113,6 +113,29 @@ async fn sqlite_write_transaction_waits_for_a_held_lock_with_the_busy_timeout() 
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn postgres_idle_connections_are_pinged_and_dead_ones_replaced() -> TestResult {
+    let db = TestDatabase::empty(Dialect::Postgres).await?;
+    let mut config = db.config();
+    config.pool_size = 1;
+    config.max_overflow = 0;
+    let pool = DbPool::build(&config)?;
+    let first = int(&mut pool.get().await?.conn(), "SELECT pg_backend_pid()::bigint AS v").await?;
+    // Checked out again at once: the same connection, no ping needed.
+    let again = int(&mut pool.get().await?.conn(), "SELECT pg_backend_pid()::bigint AS v").await?;
+    assert_eq!(again, first);
+    // The server ends the pooled connection while it sits idle (a restart, an idle timeout).
+    let admin = DbPool::build(&db.config())?;
+    let ended = int(&mut admin.get().await?.conn(), &format!("SELECT pg_terminate_backend({first})::int::bigint AS v")).await?;
+    assert_eq!(ended, 1);
+    // Idle past the threshold, the checkout finds it dead (the driver saw the socket close, or
+    // the ping fails) and opens a new one: the caller never sees the dead connection.
+    tokio::time::sleep(prefect_db_config::pool::PRE_PING_AFTER_IDLE + Duration::from_millis(100)).await;
+    let replaced = int(&mut pool.get().await?.conn(), "SELECT pg_backend_pid()::bigint AS v").await?;
+    assert_ne!(replaced, first, "a new server connection");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sqlite_file_and_folder_are_created() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("nested/deeper/prefect.db");
