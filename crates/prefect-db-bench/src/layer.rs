@@ -10,6 +10,7 @@ use prefect_db_config::{DbError, TxMode, dispatch};
 use prefect_orm::models::{FlowRun, NewFlow, NewFlowRun, NewFlowRunState, NewLog, NewTaskRunState, TaskRunChangeset};
 use prefect_orm::schema::{flow, task_run, task_run_state};
 use prefect_orm::types::{StateType, Val};
+use prefect_query_components::prepared::Prepared;
 use prefect_query_components::{OnConflict, QueryComponents, QueryError, WorkPoolPoll};
 use std::time::Instant;
 use uuid::Uuid;
@@ -118,12 +119,12 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
                     .conn()
                     .transaction(TxMode::Write, async |tx| {
                         let row = NewFlow::new(name.clone());
-                        dispatch!(tx, |c| diesel::insert_into(flow::table)
-                            .values(row)
-                            .on_conflict(flow::name)
-                            .do_nothing()
-                            .execute(c)
-                            .await)?;
+                        // One statement text: kept prepared on the connection.
+                        dispatch!(tx, |c| Prepared(
+                            diesel::insert_into(flow::table).values(row).on_conflict(flow::name).do_nothing()
+                        )
+                        .execute(c)
+                        .await)?;
                         let id: Val<Uuid> = dispatch!(tx, |c| flow::table
                             .filter(flow::name.eq(&name))
                             .select(flow::id)
@@ -168,8 +169,9 @@ async fn transition(
     pooled
         .conn()
         .transaction(TxMode::Write, async |tx| {
-            dispatch!(tx, |c| diesel::insert_into(task_run_state::table).values(row).execute(c).await)?;
-            dispatch!(tx, |c| diesel::update(task_run::table.find(Val(task))).set(cs).execute(c).await)?;
+            // Two statement texts per transition kind: kept prepared on the connection.
+            dispatch!(tx, |c| Prepared(diesel::insert_into(task_run_state::table).values(row)).execute(c).await)?;
+            dispatch!(tx, |c| Prepared(diesel::update(task_run::table.find(Val(task))).set(cs)).execute(c).await)?;
             Ok::<_, QueryError>(())
         })
         .await?;

@@ -304,6 +304,24 @@ where
     diesel::Connection::transaction(c, run)
 }
 
+/// Loads the ids a PostgreSQL insert returns, through the connection's prepared-statement cache
+/// when `keep`.
+#[cfg(feature = "postgres")]
+async fn pg_load<Q>(c: &mut diesel_async::AsyncPgConnection, keep: bool, query: Q) -> diesel::QueryResult<Vec<Val<Uuid>>>
+where
+    Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>
+        + diesel::query_builder::QueryId
+        + diesel::query_builder::Query<SqlType = prefect_orm::types::PUuid>
+        + Send,
+{
+    use diesel_async::RunQueryDsl;
+    if keep {
+        crate::prepared::Prepared(query).load(c).await
+    } else {
+        query.load(c).await
+    }
+}
+
 /// Runs `statements` in a transaction (a savepoint inside an open one).
 #[cfg(feature = "postgres")]
 async fn pg_atomically<T>(
@@ -355,7 +373,6 @@ macro_rules! bulk_insert {
                 let ids: Vec<Val<Uuid>> = match conn {
                     #[cfg(feature = "postgres")]
                     Conn::Postgres(c) => {
-                        use diesel_async::RunQueryDsl;
                         let c: &mut diesel_async::AsyncPgConnection = &mut **c;
                         let several = rows.len() > PG_ROWS_PER_STATEMENT;
                         let statements = async |c: &mut diesel_async::AsyncPgConnection| -> QueryResult<Vec<Val<Uuid>>> {
@@ -364,28 +381,26 @@ macro_rules! bulk_insert {
                             while !rest.is_empty() {
                                 let tail = rest.split_off(rest.len().min(PG_ROWS_PER_STATEMENT));
                                 let chunk = std::mem::replace(&mut rest, tail);
+                                let keep = crate::prepared::worth_preparing(chunk.len());
                                 let got: Vec<Val<Uuid>> = match on_conflict {
-                                    OnConflict::Fail => diesel::insert_into($table::table)
+                                    OnConflict::Fail => pg_load(c, keep, diesel::insert_into($table::table)
                                         .values(chunk)
-                                        .returning($table::id)
-                                        .get_results(c)
+                                        .returning($table::id))
                                         .await?,
-                                    OnConflict::DoNothing => diesel::insert_into($table::table)
+                                    OnConflict::DoNothing => pg_load(c, keep, diesel::insert_into($table::table)
                                         .values(chunk)
                                         .on_conflict($target)
                                         .do_nothing()
-                                        .returning($table::id)
-                                        .get_results(c)
+                                        .returning($table::id))
                                         .await?,
                                     OnConflict::DoUpdate(_) => {
                                         let Some(set) = set.clone() else { break };
-                                        diesel::insert_into($table::table)
+                                        pg_load(c, keep, diesel::insert_into($table::table)
                                             .values(chunk)
                                             .on_conflict($target)
                                             .do_update()
                                             .set(set)
-                                            .returning($table::id)
-                                            .get_results(c)
+                                            .returning($table::id))
                                             .await
                                             .map_err(|e| if hits_row_twice(&e) {
                                                 QueryError::UpsertRowTwice { table: stringify!($table), id: None }

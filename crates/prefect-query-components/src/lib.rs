@@ -120,6 +120,7 @@ pub mod history;
 pub mod insert;
 pub mod json;
 mod load;
+pub mod prepared;
 pub mod reads;
 mod scheduler;
 mod sql;

@@ -38,7 +38,9 @@ pub(crate) async fn set_state_id_statement(
         "UPDATE flow_run SET state_id = ({pick}), updated = {now} \
          WHERE flow_run.id IN ({runs}) AND EXISTS ({pick})"
     );
-    execute_raw(conn, sql, b.binds).await
+    // Its text grows with both lists: kept prepared for batch sizes worth it.
+    let keep = crate::prepared::worth_preparing(flow_run_ids.len()) && crate::prepared::worth_preparing(state_ids.len());
+    execute_raw(conn, sql, b.binds, keep).await
 }
 
 /// The whole bulk path: inserts `runs` (skipping those that conflict on

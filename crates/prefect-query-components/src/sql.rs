@@ -5,6 +5,7 @@
 //! Placeholders are numbered on both dialects (`$1` on PostgreSQL, `?1` on SQLite), so a value
 //! is bound once and may be referenced several times.
 
+use crate::prepared::Prepared;
 use prefect_db_config::Dialect;
 
 /// The spelling of SQL constructs that differ between PostgreSQL and SQLite.
@@ -189,7 +190,14 @@ where
     query
 }
 
-/// Runs a raw query with its binds and loads the rows by column name.
+/// Whether a raw statement is kept prepared on its connection: the statements of this crate
+/// differ in text only with the lists they bind, so one with few binds comes from a small set.
+fn keep_prepared(binds: &[Bind]) -> bool {
+    binds.len() <= 64
+}
+
+/// Runs a raw query with its binds and loads the rows by column name; kept prepared on the
+/// connection when it has few binds.
 pub(crate) async fn load_raw<R>(
     conn: &mut prefect_db_config::Conn<'_>,
     sql: String,
@@ -201,11 +209,16 @@ where
     use diesel_async::RunQueryDsl;
     use prefect_db_config::Conn;
     tracing::trace!(%sql, binds = binds.len(), "raw query");
+    let keep = keep_prepared(&binds);
     Ok(match conn {
         #[cfg(feature = "postgres")]
         Conn::Postgres(c) => {
             let query = bind_all(diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>(), binds);
-            query.load::<R>(&mut **c).await?
+            if keep {
+                Prepared(query).load::<R>(&mut **c).await?
+            } else {
+                query.load::<R>(&mut **c).await?
+            }
         }
         #[cfg(feature = "sqlite")]
         Conn::Sqlite(c) => {
@@ -213,7 +226,11 @@ where
                 diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>(),
                 binds,
             );
-            query.load::<R>(&mut **c).await?
+            if keep {
+                Prepared(query).load::<R>(&mut **c).await?
+            } else {
+                query.load::<R>(&mut **c).await?
+            }
         }
     })
 }
@@ -249,30 +266,29 @@ pub(crate) trait RawRow:
 #[cfg(all(feature = "sqlite", not(feature = "postgres")))]
 impl<T> RawRow for T where T: diesel::QueryableByName<diesel::sqlite::Sqlite> + Send + 'static {}
 
-/// Runs a raw statement with its binds; returns the number of rows affected.
+/// Runs a raw statement with its binds; returns the number of rows affected. It is kept
+/// prepared when `keep` (the caller knows its text comes from a small set) or when it has few
+/// binds.
 pub(crate) async fn execute_raw(
     conn: &mut prefect_db_config::Conn<'_>,
     sql: String,
     binds: Vec<Bind>,
+    keep: bool,
 ) -> crate::QueryResult<usize> {
     use diesel_async::RunQueryDsl;
     use prefect_db_config::Conn;
     tracing::trace!(%sql, binds = binds.len(), "raw statement");
+    let keep = keep || keep_prepared(&binds);
     Ok(match conn {
         #[cfg(feature = "postgres")]
         Conn::Postgres(c) => {
-            bind_all(diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>(), binds)
-                .execute(&mut **c)
-                .await?
+            let query = bind_all(diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>(), binds);
+            if keep { Prepared(query).execute(&mut **c).await? } else { query.execute(&mut **c).await? }
         }
         #[cfg(feature = "sqlite")]
         Conn::Sqlite(c) => {
-            bind_all(
-                diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>(),
-                binds,
-            )
-            .execute(&mut **c)
-            .await?
+            let query = bind_all(diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>(), binds);
+            if keep { Prepared(query).execute(&mut **c).await? } else { query.execute(&mut **c).await? }
         }
     })
 }
