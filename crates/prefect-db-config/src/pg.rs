@@ -52,7 +52,12 @@ pub fn pg_config(config: &DatabaseConfig) -> Result<tokio_postgres::Config, Conn
 pub(crate) async fn connect(config: &DatabaseConfig) -> Result<AsyncPgConnection, ConnectionError> {
     let pg = pg_config(config)?;
     let masked = config.url.masked();
-    let bad = |e: tokio_postgres::Error| ConnectionError::BadConnection(format!("{masked}: {e}"));
+    // tokio-postgres displays a server's refusal as "db error"; the server's own message
+    // ("database \"x\" does not exist", "password authentication failed …") is what helps.
+    let bad = |e: tokio_postgres::Error| match e.as_db_error() {
+        Some(db) => ConnectionError::BadConnection(format!("{masked}: {} ({})", db.message(), db.code().code())),
+        None => ConnectionError::BadConnection(format!("{masked}: {e}")),
+    };
     let mut conn = if config.tls.enabled {
         let connector = tokio_postgres_rustls::MakeRustlsConnect::new(tls_client_config(&config.tls)?);
         let (client, connection) = pg.connect(connector).await.map_err(bad)?;

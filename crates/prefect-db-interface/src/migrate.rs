@@ -1,11 +1,13 @@
 //! Migrating a configured database: the functions behind `cargo xtask migrate` and the
 //! `prefect-db` command line (both run these, so they decide the same things).
 //!
-//! Each call builds its own single-connection pool (never the application's), makes sure the
-//! database exists (the PostgreSQL database, or the SQLite file and its folder, created when a
-//! first connection fails), and runs the ORM
-//! crate's migration runner with adoption of databases real Prefect created. [`ping`] is the
-//! exception: it creates nothing.
+//! Each call builds its own single-connection pool (never the application's) and runs the ORM
+//! crate's migration runner with adoption of databases real Prefect created. The commands that
+//! change the database ([`upgrade`], [`downgrade`], [`stamp`], [`reset`], [`status`]) first make
+//! sure it exists (the PostgreSQL database, or the SQLite file and its folder, created when a
+//! first connection fails); the ones that only look ([`check`], [`current`], [`history`],
+//! [`ping`]) create nothing: a missing SQLite file reads as an empty database (everything
+//! pending), a missing PostgreSQL database is the connection error.
 //!
 //! - [`upgrade`], [`downgrade`], [`status`]: the runner itself.
 //! - [`stamp`]: record a revision as applied without running anything (alembic's `stamp`).
@@ -170,9 +172,53 @@ pub struct Current {
     pub at_head: bool,
 }
 
-/// The applied migrations and the `alembic_version` of the database. Changes nothing.
+/// [`status`] without creating anything: a missing SQLite file is classified as the empty
+/// database `upgrade` would create (read from an in-memory one), and a missing PostgreSQL
+/// database is the connection's error.
+async fn status_read_only(config: &DatabaseConfig) -> Result<MigrationStatus, InterfaceError> {
+    #[cfg(feature = "sqlite")]
+    if let DatabaseUrl::Sqlite(SqliteTarget::File(path)) = &config.url
+        && !path.exists()
+    {
+        // An in-memory database is the empty file `upgrade` would create: same classification,
+        // same pending migrations, nothing written to disk.
+        let url = config.url.masked();
+        let memory_error = move |reason: String| {
+            InterfaceError::from(prefect_db_config::DbError::Connect { url: url.clone(), reason })
+        };
+        let empty = tokio::task::spawn_blocking(move || -> Result<MigrationStatus, InterfaceError> {
+            use diesel::Connection;
+            let mut memory = diesel::SqliteConnection::establish(":memory:")
+                .map_err(|e| memory_error(format!("an in-memory database for a missing file: {e}")))?;
+            Ok(prefect_orm::migrations::status_sqlite(&mut memory)?)
+        })
+        .await
+        .map_err(|e| InterfaceError::from(prefect_db_config::DbError::Connect { url: config.url.masked(), reason: e.to_string() }))??;
+        return Ok(empty);
+    }
+    let conn = match single_connection(config).await {
+        Ok(conn) => conn,
+        Err(e) if e.is_unreachable() && !matches!(e, InterfaceError::Unreachable { .. }) => {
+            return Err(InterfaceError::Unreachable {
+                url: config.url.masked(),
+                timeout: config.connection_timeout,
+                reason: e.to_string(),
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(match conn {
+        #[cfg(feature = "postgres")]
+        PooledConnection::Postgres(obj) => prefect_orm::migrations::PgMigrator::new(obj).status().await?,
+        #[cfg(feature = "sqlite")]
+        PooledConnection::Sqlite(mut obj) => obj.spawn_blocking(|c| Ok(prefect_orm::migrations::status_sqlite(c))).await??,
+    })
+}
+
+/// The applied migrations and the `alembic_version` of the database. Changes nothing and
+/// creates nothing.
 pub async fn current(config: &DatabaseConfig) -> Result<Current, InterfaceError> {
-    let status = status(config).await?;
+    let status = status_read_only(config).await?;
     Ok(Current {
         dialect: config.dialect(),
         at_head: status.pending.is_empty() && status.state == DatabaseState::Managed,
@@ -206,10 +252,11 @@ pub struct HistoryEntry {
 }
 
 /// Every migration this build knows for the database's dialect, oldest first, marked applied or
-/// pending, followed by applied versions this build does not know. Changes nothing.
+/// pending, followed by applied versions this build does not know. Changes nothing and creates
+/// nothing.
 pub async fn history(config: &DatabaseConfig) -> Result<Vec<HistoryEntry>, InterfaceError> {
     let dialect = config.dialect();
-    let status = status(config).await?;
+    let status = status_read_only(config).await?;
     let entry = |migration: MigrationInfo, state| HistoryEntry {
         alembic_revision: alembic_revision_of(dialect, &migration.version),
         migration,
@@ -286,10 +333,10 @@ impl CheckOutcome {
 }
 
 /// Decides whether the database is current, behind (pending migrations) or ahead of this build
-/// or otherwise not migratable by it, with what was found. Changes nothing.
+/// or otherwise not migratable by it, with what was found. Changes nothing and creates nothing.
 pub async fn check(config: &DatabaseConfig) -> Result<CheckOutcome, InterfaceError> {
     let dialect = config.dialect();
-    Ok(decide(dialect, status(config).await?))
+    Ok(decide(dialect, status_read_only(config).await?))
 }
 
 fn decide(dialect: Dialect, status: MigrationStatus) -> CheckOutcome {

@@ -297,3 +297,57 @@ async fn ping_is_unreachable_within_the_timeout() -> TestResult {
     assert!(!missing.exists(), "ping creates nothing");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn looking_at_a_missing_database_creates_nothing() -> TestResult {
+    // SQLite: a missing file reads as the empty database `upgrade` would create.
+    let dir = tempfile::tempdir()?;
+    let missing = dir.path().join("nested/missing.db");
+    let config = DatabaseConfig::new(DatabaseUrl::parse(&format!("sqlite:///{}", missing.display()), "test")?);
+    match migrate::check(&config).await? {
+        CheckOutcome::Pending { pending, adopt } => {
+            assert_eq!(pending.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), [BASELINE]);
+            assert!(!adopt);
+        }
+        other => panic!("a missing file has everything pending, got {other:?}"),
+    }
+    let history = migrate::history(&config).await?;
+    assert_eq!(history.iter().map(|h| h.state).collect::<Vec<_>>(), [HistoryState::Pending]);
+    let current = migrate::current(&config).await?;
+    assert!(current.applied.is_empty() && !current.at_head);
+    assert!(!missing.exists() && !missing.parent().is_some_and(|p| p.exists()), "neither the file nor its folder");
+
+    // PostgreSQL: a missing database is the connection's error, and stays missing.
+    let db = TestDatabase::empty(Dialect::Postgres).await?;
+    let Some(url) = db.postgres_url() else { return Err("no PostgreSQL URL".into()) };
+    let name = format!("prefect_db_missing_{}", uuid::Uuid::new_v4().simple());
+    let mut config = db.config();
+    config.url = DatabaseUrl::Postgres(url.with_database(&name));
+    for outcome in [
+        migrate::check(&config).await.err(),
+        migrate::history(&config).await.err(),
+        migrate::current(&config).await.err(),
+    ] {
+        let err = outcome.ok_or("a missing database answered")?;
+        assert!(err.to_string().contains(&format!("database \"{name}\" does not exist")), "the server's reason: {err}");
+    }
+    let exists: i64 = {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let pool = prefect_db_config::DbPool::build(&db.config())?;
+        let mut pooled = pool.get().await?;
+        let prefect_db_config::Conn::Postgres(c) = &mut pooled.conn() else { return Err("not PostgreSQL".into()) };
+        let row: N = diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
+            .bind::<diesel::sql_types::Text, _>(&name)
+            .get_result(&mut **c)
+            .await?;
+        row.n
+    };
+    assert_eq!(exists, 0, "the database was not created");
+    Ok(())
+}
