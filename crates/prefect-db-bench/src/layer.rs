@@ -120,7 +120,7 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
                     .transaction(TxMode::Write, async |tx| {
                         let row = NewFlow::new(name.clone());
                         // One statement text: kept prepared on the connection.
-                        dispatch!(tx, |c| Prepared(
+                        dispatch!(tx, |c| Prepared::new(
                             diesel::insert_into(flow::table).values(row).on_conflict(flow::name).do_nothing()
                         )
                         .execute(c)
@@ -170,8 +170,8 @@ async fn transition(
         .conn()
         .transaction(TxMode::Write, async |tx| {
             // Two statement texts per transition kind: kept prepared on the connection.
-            dispatch!(tx, |c| Prepared(diesel::insert_into(task_run_state::table).values(row)).execute(c).await)?;
-            dispatch!(tx, |c| Prepared(diesel::update(task_run::table.find(Val(task))).set(cs)).execute(c).await)?;
+            dispatch!(tx, |c| Prepared::new(diesel::insert_into(task_run_state::table).values(row)).execute(c).await)?;
+            dispatch!(tx, |c| Prepared::new(diesel::update(task_run::table.find(Val(task))).set(cs)).execute(c).await)?;
             Ok::<_, QueryError>(())
         })
         .await?;

@@ -5,6 +5,8 @@ use crate::error::DbError;
 use crate::url::Dialect;
 #[cfg(feature = "sqlite")]
 use crate::sqlite_runtime::{LockState, MayWait, NoWait};
+#[cfg(feature = "sqlite")]
+use diesel::connection::{AnsiTransactionManager, TransactionManager as _};
 
 #[cfg(feature = "postgres")]
 pub use diesel_async::AsyncPgConnection;
@@ -94,29 +96,25 @@ impl Conn<'_> {
             }
             #[cfg(feature = "sqlite")]
             Conn::Sqlite(c) => match mode {
-                TxMode::Read => c
-                    .spawn_blocking(|inner| {
-                        // DEFERRED touches no lock until the first read or write.
-                        diesel::connection::AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN DEFERRED")?;
-                        Ok(NoWait(LockState::Free))
-                    })
-                    .await
-                    .map(drop)
-                    .map_err(DbError::from),
+                // DEFERRED touches no lock until the first read or write.
+                TxMode::Read => sqlite_step(c, |inner| {
+                    AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN DEFERRED")?;
+                    Ok(NoWait(LockState::Free))
+                })
+                .await
+                .map(drop),
                 TxMode::Write => {
                     // First without waiting, on this thread; when another connection holds the
                     // lock, wait for it with the configured busy timeout on the blocking pool.
-                    let tried = c.spawn_blocking(try_begin_immediate).await.map_err(DbError::from)?;
-                    if tried.0 != LockState::Busy {
+                    if sqlite_step(c, try_begin_immediate).await?.0 != LockState::Busy {
                         return Ok(());
                     }
-                    c.spawn_blocking(|inner| {
-                        diesel::connection::AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+                    sqlite_step(c, |inner| {
+                        AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
                         Ok(MayWait(LockState::Held))
                     })
                     .await
                     .map(drop)
-                    .map_err(DbError::from)
                 }
             },
         }
@@ -127,15 +125,7 @@ impl Conn<'_> {
             #[cfg(feature = "postgres")]
             Conn::Postgres(c) => commit_with(&mut **c).await,
             #[cfg(feature = "sqlite")]
-            Conn::Sqlite(c) => c
-                .spawn_blocking(|inner| {
-                    use diesel::connection::TransactionManager;
-                    diesel::connection::AnsiTransactionManager::commit_transaction(inner)?;
-                    Ok(MayWait(LockState::Free))
-                })
-                .await
-                .map(drop)
-                .map_err(DbError::from),
+            Conn::Sqlite(c) => sqlite_end(c, AnsiTransactionManager::commit_transaction).await,
         }
     }
 
@@ -144,15 +134,7 @@ impl Conn<'_> {
             #[cfg(feature = "postgres")]
             Conn::Postgres(c) => rollback_with(&mut **c).await,
             #[cfg(feature = "sqlite")]
-            Conn::Sqlite(c) => c
-                .spawn_blocking(|inner| {
-                    use diesel::connection::TransactionManager;
-                    diesel::connection::AnsiTransactionManager::rollback_transaction(inner)?;
-                    Ok(MayWait(LockState::Free))
-                })
-                .await
-                .map(drop)
-                .map_err(DbError::from),
+            Conn::Sqlite(c) => sqlite_end(c, AnsiTransactionManager::rollback_transaction).await,
         }
     }
 
@@ -168,6 +150,30 @@ impl Conn<'_> {
     }
 }
 
+/// One transaction step on an SQLite connection; its result type tells the connection's runtime
+/// where to run it ([`crate::sqlite_runtime`]).
+#[cfg(feature = "sqlite")]
+async fn sqlite_step<S: Send + 'static>(
+    c: &mut SqliteConnection,
+    step: impl FnOnce(&mut diesel::SqliteConnection) -> diesel::QueryResult<S> + Send + 'static,
+) -> Result<S, DbError> {
+    c.spawn_blocking(step).await.map_err(DbError::from)
+}
+
+/// COMMIT or ROLLBACK: inline while the write lock is held, and the lock is free afterwards.
+#[cfg(feature = "sqlite")]
+async fn sqlite_end(
+    c: &mut SqliteConnection,
+    end: fn(&mut diesel::SqliteConnection) -> diesel::QueryResult<()>,
+) -> Result<(), DbError> {
+    sqlite_step(c, move |inner| {
+        end(inner)?;
+        Ok(MayWait(LockState::Free))
+    })
+    .await
+    .map(drop)
+}
+
 /// `BEGIN IMMEDIATE` with SQLite's busy timeout at zero for the attempt: `Busy` (nothing begun)
 /// when another connection holds the write lock, instead of sleeping in the busy handler.
 #[cfg(feature = "sqlite")]
@@ -181,7 +187,7 @@ fn try_begin_immediate(inner: &mut diesel::SqliteConnection) -> diesel::QueryRes
     }
     let busy: Busy = diesel::RunQueryDsl::get_result(diesel::sql_query("PRAGMA busy_timeout"), inner)?;
     inner.batch_execute("PRAGMA busy_timeout = 0")?;
-    let begun = diesel::connection::AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE");
+    let begun = AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE");
     let restored = inner.batch_execute(&format!("PRAGMA busy_timeout = {}", busy.timeout));
     let state = match begun {
         Ok(()) => LockState::Held,
@@ -195,8 +201,7 @@ fn try_begin_immediate(inner: &mut diesel::SqliteConnection) -> diesel::QueryRes
     if let Err(e) = restored {
         // The connection would keep a zero busy timeout: end what was begun and fail.
         if state == LockState::Held {
-            use diesel::connection::TransactionManager;
-            let _ = diesel::connection::AnsiTransactionManager::rollback_transaction(inner);
+            let _ = AnsiTransactionManager::rollback_transaction(inner);
         }
         return Err(e);
     }

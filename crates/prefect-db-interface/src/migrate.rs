@@ -106,7 +106,11 @@ pub async fn downgrade(config: &DatabaseConfig, target: DowngradeTarget) -> Resu
 /// What is applied and pending, and how the database is classified. Changes nothing (beyond
 /// creating an empty database or file when it did not exist).
 pub async fn status(config: &DatabaseConfig) -> Result<MigrationStatus, InterfaceError> {
-    let conn = migration_connection(config).await?;
+    status_on(migration_connection(config).await?).await
+}
+
+/// The migration runner's status read on `conn`.
+async fn status_on(conn: PooledConnection) -> Result<MigrationStatus, InterfaceError> {
     Ok(match conn {
         #[cfg(feature = "postgres")]
         PooledConnection::Postgres(obj) => prefect_orm::migrations::PgMigrator::new(obj).status().await?,
@@ -182,37 +186,29 @@ async fn status_read_only(config: &DatabaseConfig) -> Result<MigrationStatus, In
     {
         // An in-memory database is the empty file `upgrade` would create: same classification,
         // same pending migrations, nothing written to disk.
-        let url = config.url.masked();
-        let memory_error = move |reason: String| {
-            InterfaceError::from(prefect_db_config::DbError::Connect { url: url.clone(), reason })
+        let failed = |reason: String| {
+            InterfaceError::from(prefect_db_config::DbError::Connect { url: config.url.masked(), reason })
         };
-        let empty = tokio::task::spawn_blocking(move || -> Result<MigrationStatus, InterfaceError> {
+        return tokio::task::spawn_blocking(|| {
             use diesel::Connection;
-            let mut memory = diesel::SqliteConnection::establish(":memory:")
-                .map_err(|e| memory_error(format!("an in-memory database for a missing file: {e}")))?;
-            Ok(prefect_orm::migrations::status_sqlite(&mut memory)?)
+            diesel::SqliteConnection::establish(":memory:")
+                .map_err(|e| e.to_string())
+                .map(|mut memory| prefect_orm::migrations::status_sqlite(&mut memory))
         })
         .await
-        .map_err(|e| InterfaceError::from(prefect_db_config::DbError::Connect { url: config.url.masked(), reason: e.to_string() }))??;
-        return Ok(empty);
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(|e| failed(format!("an in-memory database for a missing file: {e}")))?
+        .map_err(InterfaceError::from);
     }
-    let conn = match single_connection(config).await {
-        Ok(conn) => conn,
-        Err(e) if e.is_unreachable() && !matches!(e, InterfaceError::Unreachable { .. }) => {
-            return Err(InterfaceError::Unreachable {
-                url: config.url.masked(),
-                timeout: config.connection_timeout,
-                reason: e.to_string(),
-            });
-        }
-        Err(e) => return Err(e),
-    };
-    Ok(match conn {
-        #[cfg(feature = "postgres")]
-        PooledConnection::Postgres(obj) => prefect_orm::migrations::PgMigrator::new(obj).status().await?,
-        #[cfg(feature = "sqlite")]
-        PooledConnection::Sqlite(mut obj) => obj.spawn_blocking(|c| Ok(prefect_orm::migrations::status_sqlite(c))).await??,
-    })
+    match single_connection(config).await {
+        Ok(conn) => status_on(conn).await,
+        Err(e) if e.is_unreachable() && !matches!(e, InterfaceError::Unreachable { .. }) => Err(InterfaceError::Unreachable {
+            url: config.url.masked(),
+            timeout: config.connection_timeout,
+            reason: e.to_string(),
+        }),
+        Err(e) => Err(e),
+    }
 }
 
 /// The applied migrations and the `alembic_version` of the database. Changes nothing and

@@ -265,22 +265,17 @@ where
         let sql = qb.finish();
         let binds = sql.bytes().filter(|&b| b == b'?').count();
         let default_values = binds == 0;
-        let extend = match statements.last() {
-            Some(last) => {
-                !default_values
-                    && sql == shape
-                    && (last.len() + 1) * binds_per_row.max(1) <= SQLITE_MAX_BINDS
-            }
-            None => false,
-        };
-        if extend {
-            if let Some(last) = statements.last_mut() {
+        match statements.last_mut() {
+            Some(last)
+                if !default_values && sql == shape && (last.len() + 1) * binds_per_row <= SQLITE_MAX_BINDS =>
+            {
                 last.end = i + 1;
             }
-        } else {
-            statements.push(i..i + 1);
-            shape = if default_values { String::new() } else { sql };
-            binds_per_row = binds;
+            _ => {
+                statements.push(i..i + 1);
+                shape = if default_values { String::new() } else { sql };
+                binds_per_row = binds;
+            }
         }
     }
     let run = |c: &mut diesel::SqliteConnection| -> Result<Vec<Val<Uuid>>, BatchError> {
@@ -302,24 +297,6 @@ where
         return run(c);
     }
     diesel::Connection::transaction(c, run)
-}
-
-/// Loads the ids a PostgreSQL insert returns, through the connection's prepared-statement cache
-/// when `keep`.
-#[cfg(feature = "postgres")]
-async fn pg_load<Q>(c: &mut diesel_async::AsyncPgConnection, keep: bool, query: Q) -> diesel::QueryResult<Vec<Val<Uuid>>>
-where
-    Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>
-        + diesel::query_builder::QueryId
-        + diesel::query_builder::Query<SqlType = prefect_orm::types::PUuid>
-        + Send,
-{
-    use diesel_async::RunQueryDsl;
-    if keep {
-        crate::prepared::Prepared(query).load(c).await
-    } else {
-        query.load(c).await
-    }
 }
 
 /// Runs `statements` in a transaction (a savepoint inside an open one).
@@ -373,6 +350,8 @@ macro_rules! bulk_insert {
                 let ids: Vec<Val<Uuid>> = match conn {
                     #[cfg(feature = "postgres")]
                     Conn::Postgres(c) => {
+                        use crate::prepared::Prepared;
+                        use diesel_async::RunQueryDsl;
                         let c: &mut diesel_async::AsyncPgConnection = &mut **c;
                         let several = rows.len() > PG_ROWS_PER_STATEMENT;
                         let statements = async |c: &mut diesel_async::AsyncPgConnection| -> QueryResult<Vec<Val<Uuid>>> {
@@ -383,24 +362,27 @@ macro_rules! bulk_insert {
                                 let chunk = std::mem::replace(&mut rest, tail);
                                 let keep = crate::prepared::worth_preparing(chunk.len());
                                 let got: Vec<Val<Uuid>> = match on_conflict {
-                                    OnConflict::Fail => pg_load(c, keep, diesel::insert_into($table::table)
+                                    OnConflict::Fail => Prepared::when(keep, diesel::insert_into($table::table)
                                         .values(chunk)
                                         .returning($table::id))
+                                        .get_results(c)
                                         .await?,
-                                    OnConflict::DoNothing => pg_load(c, keep, diesel::insert_into($table::table)
+                                    OnConflict::DoNothing => Prepared::when(keep, diesel::insert_into($table::table)
                                         .values(chunk)
                                         .on_conflict($target)
                                         .do_nothing()
                                         .returning($table::id))
+                                        .get_results(c)
                                         .await?,
                                     OnConflict::DoUpdate(_) => {
                                         let Some(set) = set.clone() else { break };
-                                        pg_load(c, keep, diesel::insert_into($table::table)
+                                        Prepared::when(keep, diesel::insert_into($table::table)
                                             .values(chunk)
                                             .on_conflict($target)
                                             .do_update()
                                             .set(set)
                                             .returning($table::id))
+                                            .get_results(c)
                                             .await
                                             .map_err(|e| if hits_row_twice(&e) {
                                                 QueryError::UpsertRowTwice { table: stringify!($table), id: None }

@@ -12,14 +12,30 @@
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 
-/// A statement the connection prepares once and reuses (keyed by its SQL text and bind types).
+/// A statement the connection prepares once and reuses (keyed by its SQL text and bind types,
+/// or by its type where that fixes the text), or, built with [`Prepared::when`]`(false, …)`,
+/// exactly the statement it wraps.
 #[derive(Debug, Clone, Copy)]
-pub struct Prepared<Q>(pub Q);
+pub struct Prepared<Q> {
+    query: Q,
+    keep: bool,
+}
+
+impl<Q> Prepared<Q> {
+    /// `query`, kept prepared on the connection.
+    pub fn new(query: Q) -> Self {
+        Prepared { query, keep: true }
+    }
+
+    /// `query`, kept prepared when `keep` (see [`worth_preparing`]); otherwise diesel decides.
+    pub fn when(keep: bool, query: Q) -> Self {
+        Prepared { query, keep }
+    }
+}
 
 impl<Q: QueryId> QueryId for Prepared<Q> {
-    type QueryId = ();
-    // Keyed by its text, which the wrapped statement's type does not fix.
-    const HAS_STATIC_QUERY_ID: bool = false;
+    type QueryId = Q::QueryId;
+    const HAS_STATIC_QUERY_ID: bool = Q::HAS_STATIC_QUERY_ID;
 }
 
 impl<Q: Query> Query for Prepared<Q> {
@@ -28,11 +44,11 @@ impl<Q: Query> Query for Prepared<Q> {
 
 impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Prepared<Q> {
     fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, DB>) -> diesel::QueryResult<()> {
-        self.0.walk_ast(out)
+        self.query.walk_ast(out)
     }
 
-    fn is_safe_to_cache_prepared(&self, _backend: &DB) -> diesel::QueryResult<bool> {
-        Ok(true)
+    fn is_safe_to_cache_prepared(&self, backend: &DB) -> diesel::QueryResult<bool> {
+        if self.keep { Ok(true) } else { self.query.is_safe_to_cache_prepared(backend) }
     }
 }
 

@@ -214,11 +214,7 @@ where
         #[cfg(feature = "postgres")]
         Conn::Postgres(c) => {
             let query = bind_all(diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>(), binds);
-            if keep {
-                Prepared(query).load::<R>(&mut **c).await?
-            } else {
-                query.load::<R>(&mut **c).await?
-            }
+            Prepared::when(keep, query).load::<R>(&mut **c).await?
         }
         #[cfg(feature = "sqlite")]
         Conn::Sqlite(c) => {
@@ -226,11 +222,7 @@ where
                 diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>(),
                 binds,
             );
-            if keep {
-                Prepared(query).load::<R>(&mut **c).await?
-            } else {
-                query.load::<R>(&mut **c).await?
-            }
+            Prepared::when(keep, query).load::<R>(&mut **c).await?
         }
     })
 }
@@ -283,12 +275,12 @@ pub(crate) async fn execute_raw(
         #[cfg(feature = "postgres")]
         Conn::Postgres(c) => {
             let query = bind_all(diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>(), binds);
-            if keep { Prepared(query).execute(&mut **c).await? } else { query.execute(&mut **c).await? }
+            Prepared::when(keep, query).execute(&mut **c).await?
         }
         #[cfg(feature = "sqlite")]
         Conn::Sqlite(c) => {
             let query = bind_all(diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>(), binds);
-            if keep { Prepared(query).execute(&mut **c).await? } else { query.execute(&mut **c).await? }
+            Prepared::when(keep, query).execute(&mut **c).await?
         }
     })
 }
