@@ -612,6 +612,8 @@ struct Table {
     primary_key: Vec<String>,
     primary_key_name: Option<String>,
     foreign_keys: Vec<ForeignKey>,
+    /// Unique constraints and unique indexes: (name, columns).
+    uniques: Vec<(String, Vec<String>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -677,6 +679,9 @@ fn apply_statement(schema: &mut Schema, cur: &mut Cur<'_>) -> Result<()> {
         if cur.eat_kw("table") {
             return create_table(schema, cur);
         }
+        if cur.eat_kws(&["unique", "index"]) {
+            return create_unique_index(schema, cur);
+        }
         if cur.eat_kw("type") {
             let name = cur.qualified()?;
             if cur.eat_kws(&["as", "enum"]) {
@@ -705,6 +710,20 @@ fn apply_statement(schema: &mut Schema, cur: &mut Cur<'_>) -> Result<()> {
         return Ok(());
     }
     if cur.eat_kw("drop") {
+        if cur.eat_kw("index") {
+            cur.eat_kw("concurrently");
+            cur.eat_kws(&["if", "exists"]);
+            loop {
+                let name = cur.qualified()?;
+                for t in schema.tables.values_mut() {
+                    t.uniques.retain(|(n, _)| *n != name);
+                }
+                if !cur.eat_sym(",") {
+                    break;
+                }
+            }
+            return Ok(());
+        }
         let is_table = cur.eat_kw("table");
         let is_type = !is_table && cur.eat_kw("type");
         if is_table || is_type {
@@ -724,6 +743,36 @@ fn apply_statement(schema: &mut Schema, cur: &mut Cur<'_>) -> Result<()> {
         }
         return Ok(());
     }
+    Ok(())
+}
+
+/// `CREATE UNIQUE INDEX [CONCURRENTLY] [IF NOT EXISTS] name ON [ONLY] table [USING method]
+/// (col [ASC | DESC] [NULLS …], …) …`: recorded with its columns (ordering words dropped).
+fn create_unique_index(schema: &mut Schema, cur: &mut Cur<'_>) -> Result<()> {
+    cur.eat_kw("concurrently");
+    cur.eat_kws(&["if", "not", "exists"]);
+    let name = cur.ident()?;
+    cur.expect_kw("on")?;
+    cur.eat_kw("only");
+    let table_name = cur.qualified()?;
+    if cur.eat_kw("using") {
+        cur.ident()?;
+    }
+    cur.expect_sym("(")?;
+    let mut columns = Vec::new();
+    loop {
+        columns.push(cur.ident()?);
+        while cur.eat_kw("asc") || cur.eat_kw("desc") || cur.eat_kws(&["nulls", "first"]) || cur.eat_kws(&["nulls", "last"]) {}
+        if !cur.eat_sym(",") {
+            break;
+        }
+    }
+    cur.expect_sym(")")?;
+    let table = schema
+        .tables
+        .get_mut(&table_name)
+        .ok_or_else(|| anyhow!("CREATE UNIQUE INDEX {name} on unknown table {table_name}"))?;
+    table.uniques.push((name, columns));
     Ok(())
 }
 
@@ -795,7 +844,13 @@ fn table_constraint(table: &mut Table, cur: &mut Cur<'_>) -> Result<()> {
         fk.name = name;
         fk.columns = columns;
         table.foreign_keys.push(fk);
-    } else if cur.is_kw("unique") || cur.is_kw("check") || cur.is_kw("exclude") {
+    } else if cur.eat_kw("unique") {
+        cur.eat_kws(&["nulls", "not", "distinct"]);
+        let columns = cur.ident_list()?;
+        if let Some(name) = name {
+            table.uniques.push((name, columns));
+        }
+    } else if cur.is_kw("check") || cur.is_kw("exclude") {
         // Not part of the diesel schema.
     } else {
         bail!("unsupported table constraint at {}", cur.context());
@@ -1011,6 +1066,7 @@ fn alter_table_action(table: &mut Table, cur: &mut Cur<'_>) -> Result<()> {
             table
                 .foreign_keys
                 .retain(|fk| fk.name.as_deref() != Some(name.as_str()));
+            table.uniques.retain(|(n, _)| *n != name);
             if table.primary_key_name.as_deref() == Some(name.as_str()) {
                 table.primary_key.clear();
                 table.primary_key_name = None;
@@ -1228,6 +1284,8 @@ struct TableModel {
     model: String,
     columns: Vec<ColumnModel>,
     primary_key: Vec<String>,
+    /// Unique constraints and indexes: (name, columns), sorted by name.
+    uniques: Vec<(String, Vec<String>)>,
 }
 
 struct Model {
@@ -1312,11 +1370,14 @@ impl Model {
                 .iter()
                 .find(|(tn, _)| *tn == t.name)
                 .map_or_else(|| pascal(&t.name), |(_, m)| (*m).to_owned());
+            let mut uniques = t.uniques.clone();
+            uniques.sort();
             tables.push(TableModel {
                 name: t.name.clone(),
                 model,
                 columns,
                 primary_key: t.primary_key.clone(),
+                uniques,
             });
         }
         let mut foreign_keys = Vec::new();
@@ -1630,6 +1691,17 @@ impl Model {
             }
         }
         out.push_str("];\n");
+        out.push_str(
+            "\n/// Every unique constraint and unique index: (table, name, columns). A unique violation is\n\
+             /// reported by name on PostgreSQL and by its columns on SQLite; this maps one to the other.\n\
+             pub const UNIQUE_CONSTRAINTS: &[(&str, &str, &[&str])] = &[\n",
+        );
+        for t in &self.tables {
+            for (name, columns) in &t.uniques {
+                let _ = writeln!(out, "    ({:?}, {:?}, &{:?}),", t.name, name, columns);
+            }
+        }
+        out.push_str("];\n");
         out
     }
 
@@ -1697,7 +1769,23 @@ impl Model {
             self.row_struct(&mut out, t);
             self.insert_struct(&mut out, t);
             self.changeset_struct(&mut out, t);
+            self.from_row_impls(&mut out, t);
         }
+        out.push_str(
+            "/// Calls the macro `$m` (a `macro_rules!` in scope at the call) once with every table whose\n\
+             /// primary key is `id` and its three models, in schema order:\n\
+             /// `$m! { agent => Agent, NewAgent, AgentChangeset; … }`. The per-table data access of\n\
+             /// [`crate::access`] is implemented from this list, so no table can be left out.\n\
+             #[macro_export]\n\
+             macro_rules! for_each_table {\n    ($m:ident) => {\n        $m! {\n",
+        );
+        for t in &self.tables {
+            if t.primary_key == ["id"] {
+                let m = &t.model;
+                let _ = writeln!(out, "            {} => {m}, New{m}, {m}Changeset;", t.name);
+            }
+        }
+        out.push_str("        }\n    };\n}\n");
         out
     }
 
@@ -1914,6 +2002,60 @@ impl Model {
             *uses_now = true;
         }
         expr.to_owned()
+    }
+
+    /// `From<Row> for NewRow` (an insert writing every column of the row) and `From<Row> for
+    /// RowChangeset` (an update setting every column but the key and `created` to the row's).
+    fn from_row_impls(&self, out: &mut String, t: &TableModel) {
+        let m = &t.model;
+        let tn = &t.name;
+        let mut caveat = String::new();
+        let mut fields = Vec::new();
+        for c in &t.columns {
+            let f = &c.ident;
+            let value = match c.insert_kind(tn) {
+                InsertKind::Base | InsertKind::Required | InsertKind::Always | InsertKind::Nullable => format!("row.{f}"),
+                InsertKind::Defaulted if c.not_null => format!("Some(row.{f})"),
+                InsertKind::Defaulted => {
+                    let _ = write!(
+                        caveat,
+                        " A NULL `{}` is written as the column's database default (`None` leaves it).",
+                        c.name
+                    );
+                    format!("row.{f}")
+                }
+            };
+            fields.push(format!("{f}: {value}"));
+        }
+        let _ = writeln!(
+            out,
+            "/// Every column of a stored row as an insert that writes them all (id and timestamps kept).{caveat}"
+        );
+        let _ = writeln!(out, "impl From<{m}> for New{m} {{");
+        let _ = writeln!(out, "    fn from(row: {m}) -> Self {{");
+        let _ = writeln!(out, "        Self {{ {} }}", fields.join(", "));
+        out.push_str("    }\n}\n\n");
+        let mut fields = Vec::new();
+        for c in &t.columns {
+            if c.name == "id" || c.name == "created" || t.primary_key.contains(&c.name) {
+                continue;
+            }
+            let f = &c.ident;
+            if c.name == "updated" && c.not_null && c.ty.rust == "DateTime<Utc>" {
+                fields.push(format!("{f}: row.{f}"));
+            } else {
+                fields.push(format!("{f}: Some(row.{f})"));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "/// An update that sets every column of `{tn}` but the key and `created` to the row's values \
+             (its `updated` included)."
+        );
+        let _ = writeln!(out, "impl From<{m}> for {m}Changeset {{");
+        let _ = writeln!(out, "    fn from(row: {m}) -> Self {{");
+        let _ = writeln!(out, "        Self {{ {} }}", fields.join(", "));
+        out.push_str("    }\n}\n\n");
     }
 
     fn changeset_struct(&self, out: &mut String, t: &TableModel) {

@@ -1,19 +1,12 @@
-//! The workloads through the layer's public APIs: the interface's pool (`database_for`), one
-//! checked-out connection per transaction as a server request would, `Conn::transaction`, the
-//! typed models and `QueryComponents`.
+//! The workloads through the layer's public API, as a server's handlers would write them: the
+//! interface (`database_for`), one transaction per request (`Database::transaction`), the typed
+//! data access (`DataAccess`) and the query components.
 
 use crate::{Fixture, Measurement, Workload, plan};
 use anyhow::{Context as _, Result};
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
-use prefect_db_config::{DbError, TxMode, dispatch};
-use prefect_orm::models::{FlowRun, NewFlow, NewFlowRun, NewFlowRunState, NewLog, NewTaskRunState, TaskRunChangeset};
-use prefect_orm::schema::{flow, task_run, task_run_state};
-use prefect_orm::types::{StateType, Val};
-use prefect_query_components::prepared::Prepared;
-use prefect_query_components::{OnConflict, QueryComponents, QueryError, WorkPoolPoll};
+use prefect_db_interface::prelude::*;
+use prefect_query_components::WorkPoolPoll;
 use std::time::Instant;
-use uuid::Uuid;
 
 /// Runs `fx`'s workload through the layer; only the workload is timed.
 pub async fn run(fx: &Fixture) -> Result<Measurement> {
@@ -53,10 +46,7 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
                     runs.push(r);
                     states.push(st);
                 }
-                let mut pooled = db.connection().await?;
-                pooled
-                    .conn()
-                    .transaction(TxMode::Write, async |tx| qc.set_state_id_on_inserted_flow_runs(tx, runs, states).await)
+                db.transaction(TxMode::Write, async |tx| Ok(qc.set_state_id_on_inserted_flow_runs(tx, runs, states).await?))
                     .await?;
                 i = end;
             }
@@ -69,10 +59,8 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
                     scheduled_before: Some(plan::now()),
                     ..Default::default()
                 };
-                let mut pooled = db.connection().await?;
-                let runs = pooled
-                    .conn()
-                    .transaction(TxMode::Read, async |tx| qc.get_scheduled_flow_runs_from_work_pool(tx, &args).await)
+                let runs = db
+                    .transaction(TxMode::Read, async |tx| Ok(qc.get_scheduled_flow_runs_from_work_pool(tx, &args).await?))
                     .await?;
                 std::hint::black_box(runs);
             }
@@ -97,8 +85,7 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
                         l
                     })
                     .collect();
-                let mut pooled = db.connection().await?;
-                pooled.conn().transaction(TxMode::Write, async |tx| qc.insert(tx, logs, OnConflict::Fail).await).await?;
+                db.transaction(TxMode::Write, async |tx| tx.create_logs(logs).await).await?;
                 i = end;
             }
         }
@@ -114,25 +101,8 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
         Workload::W6 => {
             for i in 0..s.w6_upserts {
                 let name = plan::w6_name(i);
-                let mut pooled = db.connection().await?;
-                let id: Uuid = pooled
-                    .conn()
-                    .transaction(TxMode::Write, async |tx| {
-                        let row = NewFlow::new(name.clone());
-                        // One statement text: kept prepared on the connection.
-                        dispatch!(tx, |c| Prepared::new(
-                            diesel::insert_into(flow::table).values(row).on_conflict(flow::name).do_nothing()
-                        )
-                        .execute(c)
-                        .await)?;
-                        let id: Val<Uuid> = dispatch!(tx, |c| flow::table
-                            .filter(flow::name.eq(&name))
-                            .select(flow::id)
-                            .first(c)
-                            .await)?;
-                        Ok::<_, DbError>(id.0)
-                    })
-                    .await?;
+                let id: Uuid =
+                    db.transaction(TxMode::Write, async |tx| Ok(tx.create_flow(NewFlow::new(name)).await?.row.id)).await?;
                 std::hint::black_box(id);
             }
         }
@@ -165,15 +135,11 @@ async fn transition(
     cs.end_time = Some(end);
     cs.run_count = Some(run_count);
     cs.total_run_time = Some(end.map(|e| e - start).unwrap_or_default());
-    let mut pooled = db.connection().await?;
-    pooled
-        .conn()
-        .transaction(TxMode::Write, async |tx| {
-            // Two statement texts per transition kind: kept prepared on the connection.
-            dispatch!(tx, |c| Prepared::new(diesel::insert_into(task_run_state::table).values(row)).execute(c).await)?;
-            dispatch!(tx, |c| Prepared::new(diesel::update(task_run::table.find(Val(task))).set(cs)).execute(c).await)?;
-            Ok::<_, QueryError>(())
-        })
-        .await?;
+    db.transaction(TxMode::Write, async |tx| {
+        tx.insert(row).await?;
+        tx.update(task, cs).await?;
+        Ok(())
+    })
+    .await?;
     Ok(())
 }

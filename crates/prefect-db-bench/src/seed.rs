@@ -112,7 +112,7 @@ fn run_row(flow_id: Uuid, queue: Uuid, name: &str, state: StateType, at: chrono:
     row
 }
 
-async fn insert_all<R: prefect_query_components::BulkInsert>(conn: &mut Conn<'_>, qc: &QueryComponents, rows: Vec<R>) -> Result<()> {
+async fn insert_all<R: prefect_query_components::NewRecord>(conn: &mut Conn<'_>, qc: &QueryComponents, rows: Vec<R>) -> Result<()> {
     conn.transaction(TxMode::Write, async |tx| qc.insert(tx, rows, OnConflict::Fail).await.map(|_| ())).await?;
     Ok(())
 }

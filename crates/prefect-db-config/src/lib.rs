@@ -7,7 +7,6 @@
 
 pub mod admin;
 pub mod config;
-pub mod conn;
 pub mod echo;
 pub mod error;
 #[cfg(feature = "postgres")]
@@ -16,12 +15,12 @@ pub mod pool;
 pub mod settings;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
-#[cfg(feature = "sqlite")]
-pub mod sqlite_runtime;
 pub mod url;
 
 pub use config::{DatabaseConfig, SqlitePragmas, TlsConfig};
-pub use conn::{Conn, TxMode};
+pub use prefect_db_conn::{Conn, TxMode, conn, dispatch};
+#[cfg(feature = "sqlite")]
+pub use prefect_db_conn::sqlite_runtime;
 pub use error::{ConfigError, DbError};
 pub use pool::{DbPool, PoolStatus, PooledConnection, cached_pool};
 pub use url::{DatabaseUrl, Dialect, PostgresUrl, SqliteTarget};

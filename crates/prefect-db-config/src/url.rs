@@ -11,33 +11,7 @@ use std::fmt;
 use std::path::PathBuf;
 use url::Url;
 
-/// The two database dialects Prefect supports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Dialect {
-    /// PostgreSQL (13 or later; Prefect's CI uses 14, ours 15).
-    Postgres,
-    /// SQLite (3.24 or later), an embedded file.
-    Sqlite,
-}
-
-impl Dialect {
-    /// The dialect name Prefect uses (`"postgresql"` or `"sqlite"`).
-    pub const fn name(self) -> &'static str {
-        match self {
-            Dialect::Postgres => "postgresql",
-            Dialect::Sqlite => "sqlite",
-        }
-    }
-
-    /// Both dialects.
-    pub const ALL: [Dialect; 2] = [Dialect::Sqlite, Dialect::Postgres];
-}
-
-impl fmt::Display for Dialect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use prefect_db_conn::Dialect;
 
 /// A parsed connection URL.
 #[derive(Clone, PartialEq, Eq, Hash)]

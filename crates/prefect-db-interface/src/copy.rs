@@ -188,7 +188,7 @@ impl From<DbError> for CopyError {
 
 impl From<diesel::result::Error> for CopyError {
     fn from(e: diesel::result::Error) -> Self {
-        CopyError::Interface(InterfaceError::Query(e))
+        CopyError::Interface(InterfaceError::from(e))
     }
 }
 

@@ -2,10 +2,12 @@
 //! on its own; and how server code gets it (a cheap cloneable handle, scoped overrides of the
 //! configuration, the query components and the ORM configuration for tests).
 
-use crate::error::InterfaceError;
+use crate::access::DataAccess;
+use crate::error::Error;
 use crate::migrate::{self, DowngradeTarget, MigrationInfo, MigrationStatus, UpgradeReport, UpgradeTarget};
 use prefect_db_config::settings::DatabaseSettings;
 use prefect_db_config::{DatabaseConfig, DbPool, Dialect, PooledConnection, TxMode, admin};
+use prefect_orm::access::{NewRecord, Record, RecordChangeset};
 use prefect_orm::orm_config::{self, UpsertTarget};
 use prefect_query_components::QueryComponents;
 use std::collections::HashMap;
@@ -49,7 +51,7 @@ pub struct PrefectDbInterface {
 }
 
 impl PrefectDbInterface {
-    fn build(config: DatabaseConfig) -> Result<Self, InterfaceError> {
+    fn build(config: DatabaseConfig) -> Result<Self, Error> {
         // Building the pool opens no connection and never migrates.
         let pool = DbPool::build(&config)?;
         let orm = OrmConfig::for_dialect(config.dialect());
@@ -82,48 +84,105 @@ impl PrefectDbInterface {
     }
 
     /// Checks out a connection (Prefect's `session()`): statements run in autocommit unless
-    /// wrapped in [`PrefectDbInterface::transaction`] or `conn().transaction(…)`.
-    pub async fn connection(&self) -> Result<PooledConnection, InterfaceError> {
+    /// wrapped in [`PrefectDbInterface::transaction`] or `conn().transaction(…)`. Waits at most
+    /// the pool timeout; an exhausted pool or an unreachable database is
+    /// [`Error::Unavailable`].
+    pub async fn connection(&self) -> Result<PooledConnection, Error> {
         Ok(self.pool.get().await?)
     }
 
     /// Runs `body` in a transaction on a pooled connection (Prefect's
-    /// `session_context(begin_transaction=True, with_for_update=…)`): `TxMode::Write` is
-    /// `with_for_update=True` (`BEGIN IMMEDIATE` on SQLite).
-    pub async fn transaction<R, E, F>(&self, mode: TxMode, body: F) -> Result<R, E>
+    /// `session_context(begin_transaction=True, with_for_update=…)`): committed when `body`
+    /// returns `Ok`, rolled back when it returns `Err`. `TxMode::Write` is
+    /// `with_for_update=True` (`BEGIN IMMEDIATE` on SQLite, so a read-then-write never fails
+    /// with "database is locked"); `TxMode::Read` is a plain transaction.
+    ///
+    /// Inside, `tx` has the data access of [`DataAccess`] and is what the query components
+    /// take. For a body with an error type of its own, check out a connection and use
+    /// `connection().await?.conn().transaction(mode, body)`, which takes any error type that
+    /// a database error converts into.
+    ///
+    /// ```no_run
+    /// use prefect_db_interface::prelude::*;
+    ///
+    /// async fn create(db: &Database, flow_name: &str) -> Result<FlowRun, Error> {
+    ///     db.transaction(TxMode::Write, async |tx| {
+    ///         let flow = tx.create_flow(NewFlow::new(flow_name)).await?.row;
+    ///         tx.insert(NewFlowRun::new("first-run", flow.id)).await
+    ///     })
+    ///     .await
+    /// }
+    /// ```
+    pub async fn transaction<R, F>(&self, mode: TxMode, body: F) -> Result<R, Error>
     where
-        F: for<'c> AsyncFnOnce(&mut prefect_db_config::Conn<'c>) -> Result<R, E>,
-        E: From<prefect_db_config::DbError>,
+        F: for<'c> AsyncFnOnce(&mut prefect_db_config::Conn<'c>) -> Result<R, Error>,
     {
-        let mut pooled = self.pool.get().await.map_err(E::from)?;
+        let mut pooled = self.pool.get().await?;
         pooled.conn().transaction(mode, body).await
+    }
+
+    /// The row with this id, read on a connection of its own; [`Error::NotFound`] when there
+    /// is none.
+    ///
+    /// ```no_run
+    /// use prefect_db_interface::prelude::*;
+    ///
+    /// async fn show(db: &Database, id: Uuid) -> Result<String, Error> {
+    ///     let run: FlowRun = db.get(id).await?;
+    ///     Ok(run.name)
+    /// }
+    /// ```
+    pub async fn get<R: Record>(&self, id: uuid::Uuid) -> Result<R, Error> {
+        self.connection().await?.conn().get(id).await
+    }
+
+    /// The row with this id, if any, read on a connection of its own.
+    pub async fn find<R: Record>(&self, id: uuid::Uuid) -> Result<Option<R>, Error> {
+        self.connection().await?.conn().find(id).await
+    }
+
+    /// Inserts one row (one statement, committed on its own) and returns it as stored.
+    pub async fn insert<N: NewRecord>(&self, row: N) -> Result<N::Record, Error> {
+        self.connection().await?.conn().insert(row).await
+    }
+
+    /// Applies a changeset to the row with this id (one statement, committed on its own) and
+    /// returns the updated row; [`Error::NotFound`] when there is none.
+    pub async fn update<C: RecordChangeset>(&self, id: uuid::Uuid, changes: C) -> Result<C::Record, Error> {
+        self.connection().await?.conn().update(id, changes).await
+    }
+
+    /// Deletes the row with this id (one statement, committed on its own); [`Error::NotFound`]
+    /// when there is none.
+    pub async fn delete<R: Record>(&self, id: uuid::Uuid) -> Result<(), Error> {
+        self.connection().await?.conn().delete::<R>(id).await
     }
 
     /// Creates the database if needed and migrates it to the latest version (Prefect's
     /// `create_db`, which runs the migrations).
-    pub async fn create_db(&self) -> Result<UpgradeReport, InterfaceError> {
-        migrate::upgrade(&self.config, UpgradeTarget::Latest).await
+    pub async fn create_db(&self) -> Result<UpgradeReport, Error> {
+        Ok(migrate::upgrade(&self.config, UpgradeTarget::Latest).await?)
     }
 
     /// Drops every table (Prefect's `drop_db`): data, schema and bookkeeping.
-    pub async fn drop_db(&self) -> Result<Vec<String>, InterfaceError> {
+    pub async fn drop_db(&self) -> Result<Vec<String>, Error> {
         let mut pooled = self.pool.get().await?;
         Ok(admin::drop_all_tables(&mut pooled.conn()).await?)
     }
 
     /// Migrates up to `target`.
-    pub async fn run_migrations_upgrade(&self, target: UpgradeTarget) -> Result<UpgradeReport, InterfaceError> {
-        migrate::upgrade(&self.config, target).await
+    pub async fn run_migrations_upgrade(&self, target: UpgradeTarget) -> Result<UpgradeReport, Error> {
+        Ok(migrate::upgrade(&self.config, target).await?)
     }
 
     /// Reverts migrations (by steps, to a named version, or all).
-    pub async fn run_migrations_downgrade(&self, target: DowngradeTarget) -> Result<Vec<MigrationInfo>, InterfaceError> {
-        migrate::downgrade(&self.config, target).await
+    pub async fn run_migrations_downgrade(&self, target: DowngradeTarget) -> Result<Vec<MigrationInfo>, Error> {
+        Ok(migrate::downgrade(&self.config, target).await?)
     }
 
     /// Applied and pending migrations.
-    pub async fn migration_status(&self) -> Result<MigrationStatus, InterfaceError> {
-        migrate::status(&self.config).await
+    pub async fn migration_status(&self) -> Result<MigrationStatus, Error> {
+        Ok(migrate::status(&self.config).await?)
     }
 
     /// Whether the database answers within the connection timeout (readiness). Never hangs,
@@ -134,7 +193,7 @@ impl PrefectDbInterface {
 
     /// What a server calls at start-up: migrates when the `migrate_on_start` setting says so
     /// (`None` when it is off).
-    pub async fn migrate_on_start(&self) -> Result<Option<UpgradeReport>, InterfaceError> {
+    pub async fn migrate_on_start(&self) -> Result<Option<UpgradeReport>, Error> {
         if self.config.migrate_on_start { Ok(Some(self.create_db().await?)) } else { Ok(None) }
     }
 }
@@ -165,7 +224,7 @@ fn instances() -> &'static Mutex<HashMap<DatabaseConfig, Database>> {
 
 /// The interface for `config`: one instance per unique configuration (asking twice with the same
 /// configuration returns the same instance; safe to call from many tasks at once).
-pub fn database_for(config: &DatabaseConfig) -> Result<Database, InterfaceError> {
+pub fn database_for(config: &DatabaseConfig) -> Result<Database, Error> {
     let mut guard = instances().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(db) = guard.get(config) {
         return Ok(db.clone());
@@ -188,7 +247,7 @@ tokio::task_local! {
 /// does not leak into other tasks (it is task-local).
 ///
 /// ```no_run
-/// # async fn demo(config: prefect_db_interface::config::DatabaseConfig) -> Result<(), prefect_db_interface::InterfaceError> {
+/// # async fn demo(config: prefect_db_interface::config::DatabaseConfig) -> Result<(), prefect_db_interface::Error> {
 /// use prefect_db_interface::{DatabaseOverride, provide_database_interface};
 /// use prefect_db_interface::queries::QueryComponents;
 /// let queries = QueryComponents::with_configuration_cache(1, std::time::Duration::from_secs(1));
@@ -198,7 +257,7 @@ tokio::task_local! {
 ///     .scope(async {
 ///         let db = provide_database_interface()?;
 ///         // … db.queries() is the value given above …
-///         Ok::<_, prefect_db_interface::InterfaceError>(())
+///         Ok::<_, prefect_db_interface::Error>(())
 ///     })
 ///     .await
 /// # }
@@ -260,7 +319,7 @@ impl DatabaseOverride {
 /// describe (environment, `prefect.toml`, profile, defaults); one instance per configuration.
 /// When the scope also replaces the query components or the ORM configuration, the handle is a
 /// separate interface that shares the instance's configuration and pool but carries those parts.
-pub fn provide_database_interface() -> Result<Database, InterfaceError> {
+pub fn provide_database_interface() -> Result<Database, Error> {
     let over = DatabaseOverride::current().unwrap_or_default();
     let config = match over.config {
         Some(config) => config,

@@ -5,9 +5,11 @@
 //! This crate knows nothing of settings, pools or the environment: it works on any diesel
 //! connection it is handed.
 
+pub mod access;
 pub mod models;
 pub mod orm_config;
 pub mod schema;
 pub mod migrations;
+pub mod prepared;
 pub mod schema_check;
 pub mod types;

@@ -1663,3 +1663,112 @@ pub const COLUMNS: &[(&str, &str, &str, bool)] = &[
     ("worker", "heartbeat_interval_seconds", "Integer", true),
     ("worker", "status", "WorkerStatusType", false),
 ];
+
+/// Every unique constraint and unique index: (table, name, columns). A unique violation is
+/// reported by name on PostgreSQL and by its columns on SQLite; this maps one to the other.
+pub const UNIQUE_CONSTRAINTS: &[(&str, &str, &[&str])] = &[
+    ("agent", "uq_agent__name", &["name"]),
+    (
+        "artifact_collection",
+        "uq_artifact_collection__key",
+        &["key"],
+    ),
+    (
+        "automation_bucket",
+        "uq_automation_bucket__automation_id__trigger_id__bucketing_key",
+        &["automation_id", "trigger_id", "bucketing_key"],
+    ),
+    (
+        "automation_event_follower",
+        "uq_follower_for_scope",
+        &["scope", "follower_event_id"],
+    ),
+    (
+        "automation_held_event",
+        "uq_automation_held_event__trigger_key_event",
+        &["automation_id", "trigger_id", "bucketing_key", "event_id"],
+    ),
+    (
+        "automation_related_resource",
+        "uq_automation_related_resource__automation_id__resource_id",
+        &["automation_id", "resource_id"],
+    ),
+    (
+        "block_document",
+        "uq_block__type_id_name",
+        &["block_type_id", "name"],
+    ),
+    (
+        "block_schema",
+        "uq_block_schema__checksum_version",
+        &["checksum", "version"],
+    ),
+    ("block_type", "uq_block_type__slug", &["slug"]),
+    (
+        "composite_trigger_child_firing",
+        "uq_composite_trigger_child_firing__a_id__pt_id__ct__id",
+        &["automation_id", "parent_trigger_id", "child_trigger_id"],
+    ),
+    ("concurrency_limit", "uq_concurrency_limit__tag", &["tag"]),
+    (
+        "concurrency_limit_v2",
+        "uq_concurrency_limit_v2__name",
+        &["name"],
+    ),
+    ("configuration", "uq_configuration__key", &["key"]),
+    ("csrf_token", "uq_csrf_token__client", &["client"]),
+    (
+        "deployment",
+        "uq_deployment__flow_id_name",
+        &["flow_id", "name"],
+    ),
+    (
+        "deployment_schedule",
+        "ix_deployment_schedule__deployment_id__slug",
+        &["deployment_id", "slug"],
+    ),
+    (
+        "deployment_version",
+        "uq_deployment_version__deployment__branch",
+        &["deployment_id", "branch"],
+    ),
+    ("flow", "uq_flow__name", &["name"]),
+    (
+        "flow_run",
+        "uq_flow_run__flow_id_idempotency_key",
+        &["flow_id", "idempotency_key"],
+    ),
+    (
+        "flow_run_input",
+        "uq_flow_run_input__flow_run_id_key",
+        &["flow_run_id", "key"],
+    ),
+    (
+        "flow_run_state",
+        "uq_flow_run_state__flow_run_id_timestamp_desc",
+        &["flow_run_id", "timestamp"],
+    ),
+    ("saved_search", "uq_saved_search__name", &["name"]),
+    (
+        "task_run",
+        "uq_task_run__flow_run_id_task_key_dynamic_key",
+        &["flow_run_id", "task_key", "dynamic_key"],
+    ),
+    (
+        "task_run_state",
+        "uq_task_run_state__task_run_id_timestamp_desc",
+        &["task_run_id", "timestamp"],
+    ),
+    ("variable", "uq_variable__name", &["name"]),
+    ("work_pool", "uq_work_pool__name", &["name"]),
+    (
+        "work_queue",
+        "uq_work_queue__work_pool_id_name",
+        &["work_pool_id", "name"],
+    ),
+    (
+        "worker",
+        "uq_worker__work_pool_id_name",
+        &["work_pool_id", "name"],
+    ),
+];

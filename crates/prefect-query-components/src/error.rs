@@ -61,5 +61,20 @@ impl From<diesel::result::Error> for QueryError {
     }
 }
 
+impl From<prefect_orm::access::AccessError> for QueryError {
+    fn from(error: prefect_orm::access::AccessError) -> Self {
+        use prefect_orm::access::AccessError;
+        match error {
+            AccessError::Query { source, .. } => QueryError::Db(DbError::from(source)),
+            AccessError::UpsertColumn { table, column, reason } => QueryError::UpsertColumn { table, column, reason },
+            AccessError::UpsertRowTwice { table, id } => QueryError::UpsertRowTwice { table, id },
+            AccessError::InvalidInput { field, value, reason } => {
+                QueryError::InvalidArgument(format!("{field} {value:?}: {reason}"))
+            }
+            other => QueryError::InvalidArgument(other.to_string()),
+        }
+    }
+}
+
 /// The result of a query component.
 pub type QueryResult<T> = Result<T, QueryError>;

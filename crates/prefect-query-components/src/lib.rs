@@ -117,10 +117,8 @@ mod config_cache;
 mod error;
 pub mod graph;
 pub mod history;
-pub mod insert;
 pub mod json;
 mod load;
-pub mod prepared;
 pub mod reads;
 mod scheduler;
 mod sql;
@@ -134,7 +132,12 @@ pub use history::{
     MAX_INTERVALS, RunHistoryBucket, RunHistoryState, RunHistoryTable, TimestampInterval,
     make_timestamp_intervals,
 };
-pub use insert::{BulkInsert, OnConflict};
+pub use prefect_orm::access::{NewRecord, OnConflict};
+pub use prefect_orm::prepared;
+/// Multi-row inserts and their limits (they live with the models, in `prefect_orm::access`).
+pub mod insert {
+    pub use prefect_orm::access::{OnConflict, PG_ROWS_PER_STATEMENT, SQLITE_MAX_BINDS};
+}
 pub use work_queues::{QueueFlowRun, WorkQueuesPoll};
 pub use worker_poll::{DEFAULT_POLL_LIMIT, WorkPoolPoll, WorkerFlowRun};
 
@@ -313,13 +316,13 @@ impl QueryComponents {
     /// `on_conflict_do_nothing` or `on_conflict_do_update` on the ORM configuration's upsert
     /// columns); returns the ids of the rows inserted (and, under [`OnConflict::DoUpdate`],
     /// updated), in input order.
-    pub async fn insert<R: BulkInsert>(
+    pub async fn insert<R: NewRecord>(
         &self,
         conn: &mut Conn<'_>,
         rows: Vec<R>,
         on_conflict: OnConflict,
     ) -> QueryResult<Vec<uuid::Uuid>> {
-        R::insert_rows(conn, rows, on_conflict).await
+        Ok(R::insert_rows_returning_ids(conn, rows, on_conflict).await?)
     }
 
     /// Prefect's `set_state_id_on_inserted_flow_runs_statement`, executed: points each of

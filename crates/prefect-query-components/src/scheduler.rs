@@ -2,7 +2,7 @@
 //! insert runs, insert their states, point the runs at their states.
 
 use crate::QueryResult;
-use crate::insert::{BulkInsert, OnConflict};
+use prefect_orm::access::{NewRecord, OnConflict};
 use crate::sql::{Bind, Binder, SqlDialect, execute_raw};
 use prefect_db_config::Conn;
 use prefect_orm::models::{NewFlowRun, NewFlowRunState};
@@ -57,7 +57,7 @@ pub(crate) async fn insert_runs_with_states(
     let mut runs = runs;
     while !runs.is_empty() {
         let rest = runs.split_off(runs.len().min(CHUNK));
-        inserted.extend(NewFlowRun::insert_rows(conn, runs, OnConflict::DoNothing).await?);
+        inserted.extend(NewFlowRun::insert_rows_returning_ids(conn, runs, OnConflict::DoNothing).await?);
         runs = rest;
     }
     let inserted_set: HashSet<Uuid> = inserted.iter().copied().collect();
@@ -73,7 +73,7 @@ pub(crate) async fn insert_runs_with_states(
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let state_ids = NewFlowRunState::insert_rows(conn, states, OnConflict::Fail).await?;
+        let state_ids = NewFlowRunState::insert_rows_returning_ids(conn, states, OnConflict::Fail).await?;
         set_state_id_statement(conn, &run_ids, &state_ids).await?;
         states = rest;
     }

@@ -1,18 +1,15 @@
 //! A minimal server crate using prefect-db: `/health`, `/ready` (503 while the database does not
-//! answer), `POST /flow_runs` (creates a flow and a flow run) and `GET /flow_runs/{id}`.
-//! Handlers receive the database handle as an extractor.
+//! answer), flows (`POST /flows`, `GET /flows/{id}`), flow runs (`POST /flow_runs` creates the
+//! flow when missing, `GET`, `PATCH` and `DELETE /flow_runs/{id}`) and variables
+//! (`POST /variables`). Handlers receive the database handle as an extractor and use only the
+//! layer's public API; the layer's errors map to 404/409/422/503/500.
 
 use axum::extract::Path;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
-use diesel_async::RunQueryDsl;
-use prefect_db_config::{DbError, TxMode, dispatch};
-use prefect_db_interface::Database;
-use prefect_orm::models::{FlowRun, NewFlow, NewFlowRun};
-use prefect_orm::schema::{flow, flow_run};
-use prefect_orm::types::Val;
+use prefect_db_interface::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// The router, with the database handle as its state.
@@ -20,13 +17,74 @@ pub fn app(db: Database) -> Router {
     Router::new()
         .route("/health", get(|| async { StatusCode::OK }))
         .route("/ready", get(ready))
+        .route("/flows", post(create_flow))
+        .route("/flows/{id}", get(read_flow))
         .route("/flow_runs", post(create_flow_run))
-        .route("/flow_runs/{id}", get(read_flow_run))
+        .route("/flow_runs/{id}", get(read_flow_run).patch(update_flow_run).delete(delete_flow_run))
+        .route("/variables", post(create_variable))
         .with_state(db)
 }
 
 async fn ready(db: Database) -> StatusCode {
     if db.is_db_connectable().await { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }
+}
+
+/// The layer's error as an HTTP answer: `{"detail": …}` with the status of its kind; 503 says
+/// when to retry.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match self.0.kind() {
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let body = Json(serde_json::json!({ "detail": self.0.to_string() }));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            (status, [(header::RETRY_AFTER, "1")], body).into_response()
+        } else {
+            (status, body).into_response()
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// What `POST /flows` takes.
+#[derive(Debug, Deserialize)]
+pub struct CreateFlow {
+    /// The flow's name.
+    pub name: String,
+}
+
+/// A flow as the endpoints return it.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct FlowView {
+    /// The flow's id.
+    pub id: Uuid,
+    /// The flow's name.
+    pub name: String,
+}
+
+async fn create_flow(db: Database, Json(body): Json<CreateFlow>) -> ApiResult<(StatusCode, Json<FlowView>)> {
+    let created = db.transaction(TxMode::Write, async |tx| tx.create_flow(NewFlow::new(body.name)).await).await?;
+    let status = if created.inserted { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(FlowView { id: created.row.id, name: created.row.name })))
+}
+
+async fn read_flow(db: Database, Path(id): Path<Uuid>) -> ApiResult<Json<FlowView>> {
+    let flow: Flow = db.get(id).await?;
+    Ok(Json(FlowView { id: flow.id, name: flow.name }))
 }
 
 /// What `POST /flow_runs` takes.
@@ -45,51 +103,92 @@ pub struct CreateFlowRun {
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct FlowRunView {
     /// The run's id.
-    pub id: uuid::Uuid,
+    pub id: Uuid,
     /// The run's name.
     pub name: String,
     /// The flow's id.
-    pub flow_id: uuid::Uuid,
+    pub flow_id: Uuid,
     /// The run's parameters.
     pub parameters: serde_json::Value,
+    /// The run's state type (`SCHEDULED`, `RUNNING`, …), when it has a state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_type: Option<StateType>,
+    /// The run's state name, when it has a state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_name: Option<String>,
 }
 
 impl From<FlowRun> for FlowRunView {
     fn from(run: FlowRun) -> Self {
-        FlowRunView { id: run.id, name: run.name, flow_id: run.flow_id, parameters: run.parameters }
+        FlowRunView {
+            id: run.id,
+            name: run.name,
+            flow_id: run.flow_id,
+            parameters: run.parameters,
+            state_type: run.state_type,
+            state_name: run.state_name,
+        }
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> (StatusCode, String) {
-    (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-}
-
-async fn create_flow_run(db: Database, Json(body): Json<CreateFlowRun>) -> Result<Json<FlowRunView>, (StatusCode, String)> {
+async fn create_flow_run(db: Database, Json(body): Json<CreateFlowRun>) -> ApiResult<Json<FlowRunView>> {
     let run = db
         .transaction(TxMode::Write, async |tx| {
-            // Prefect's flow upsert: insert by name, do nothing on conflict, then read the id.
-            let new_flow = NewFlow::new(body.flow_name.clone());
-            dispatch!(tx, |c| diesel::insert_into(flow::table).values(&new_flow).on_conflict(flow::name).do_nothing().execute(c).await)?;
-            let flow_id: uuid::Uuid = dispatch!(tx, |c| flow::table.filter(flow::name.eq(&body.flow_name)).select(flow::id).first::<Val<uuid::Uuid>>(c).await)?.0;
-            let mut new_run = NewFlowRun::new(body.name.clone(), flow_id);
-            new_run.parameters = Some(body.parameters.clone());
-            let run: FlowRun = dispatch!(tx, |c| diesel::insert_into(flow_run::table).values(&new_run).returning(FlowRun::as_returning()).get_result(c).await)?;
-            Ok::<_, DbError>(run)
+            let flow = tx.create_flow(NewFlow::new(body.flow_name)).await?.row;
+            let mut run = NewFlowRun::new(body.name, flow.id);
+            run.parameters = Some(body.parameters);
+            Ok(tx.create_flow_run(run).await?.row)
         })
-        .await
-        .map_err(internal)?;
+        .await?;
     Ok(Json(run.into()))
 }
 
-async fn read_flow_run(db: Database, Path(id): Path<uuid::Uuid>) -> Result<Json<FlowRunView>, (StatusCode, String)> {
-    let mut pooled = db.connection().await.map_err(internal)?;
-    let mut conn = pooled.conn();
-    let found: Option<FlowRun> = dispatch!(&mut conn, |c| flow_run::table
-        .filter(flow_run::id.eq(Val(id)))
-        .select(FlowRun::as_select())
-        .first(c)
-        .await
-        .optional())
-    .map_err(internal)?;
-    found.map(|run| Json(run.into())).ok_or((StatusCode::NOT_FOUND, format!("flow run {id} not found")))
+async fn read_flow_run(db: Database, Path(id): Path<Uuid>) -> ApiResult<Json<FlowRunView>> {
+    let run: FlowRun = db.get(id).await?;
+    Ok(Json(run.into()))
+}
+
+/// What `PATCH /flow_runs/{id}` takes: the fields to change.
+#[derive(Debug, Deserialize)]
+pub struct UpdateFlowRun {
+    /// A new name.
+    pub name: Option<String>,
+    /// A new state type.
+    pub state_type: Option<StateType>,
+    /// A new state name.
+    pub state_name: Option<String>,
+}
+
+async fn update_flow_run(db: Database, Path(id): Path<Uuid>, Json(body): Json<UpdateFlowRun>) -> ApiResult<Json<FlowRunView>> {
+    let mut changes = FlowRunChangeset::new();
+    changes.name = body.name;
+    if let Some(state_type) = body.state_type {
+        changes.state_type = Some(Some(state_type));
+        changes.state_timestamp = Some(Some(changes.updated));
+    }
+    changes.state_name = body.state_name.map(Some);
+    let run = db.update(id, changes).await?;
+    Ok(Json(run.into()))
+}
+
+async fn delete_flow_run(db: Database, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+    db.delete::<FlowRun>(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What `POST /variables` takes.
+#[derive(Debug, Deserialize)]
+pub struct CreateVariable {
+    /// The variable's name (unique).
+    pub name: String,
+    /// Its value.
+    #[serde(default)]
+    pub value: serde_json::Value,
+}
+
+async fn create_variable(db: Database, Json(body): Json<CreateVariable>) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let mut row = NewVariable::new(body.name);
+    row.value = Some(body.value);
+    let variable = db.transaction(TxMode::Write, async |tx| tx.create_variable(row).await).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": variable.id, "name": variable.name, "value": variable.value }))))
 }

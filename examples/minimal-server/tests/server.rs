@@ -1,9 +1,11 @@
-//! The example server on loopback: readiness follows the database, and a flow run written
-//! through one endpoint reads back through the other, on both dialects.
+//! The example server on loopback: readiness follows the database; flows, flow runs and
+//! variables are written, read, updated and deleted through the endpoints; the layer's error
+//! classes become 404, 409, 422 and 503; on both dialects.
 
-use minimal_server::{FlowRunView, app};
-use prefect_db_config::{DatabaseUrl, Dialect};
+use minimal_server::{FlowRunView, FlowView, app};
+use prefect_db_interface::config::{DatabaseUrl, Dialect};
 use prefect_db_interface::database_for;
+use prefect_db_interface::prelude::{StateType, Uuid};
 use prefect_db_test::{TestDatabase, TestResult, conformance};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -91,9 +93,86 @@ async fn writes_and_reads_a_flow_run(dialect: Dialect) -> TestResult {
     // A second run of the same flow reuses the flow.
     let (_, body) = request(addr, "POST", "/flow_runs", Some(r#"{"flow_name": "etl", "name": "again"}"#)).await?;
     assert_eq!(serde_json::from_str::<FlowRunView>(&body)?.flow_id, created.flow_id);
-    let (status, _) = request(addr, "GET", &format!("/flow_runs/{}", uuid::Uuid::new_v4()), None).await?;
+    let (status, _) = request(addr, "GET", &format!("/flow_runs/{}", Uuid::new_v4()), None).await?;
     assert_eq!(status, 404);
     Ok(())
 }
 
 conformance!(writes_and_reads_a_flow_run);
+
+async fn updates_and_deletes_a_flow_run(dialect: Dialect) -> TestResult {
+    let db = TestDatabase::empty(dialect).await?;
+    let interface = database_for(&db.config())?;
+    interface.create_db().await?;
+    let addr = serve(interface).await?;
+    let (_, body) = request(addr, "POST", "/flow_runs", Some(r#"{"flow_name": "etl", "name": "nightly"}"#)).await?;
+    let created: FlowRunView = serde_json::from_str(&body)?;
+    assert_eq!(created.state_type, None, "a new run has no state until one is proposed");
+
+    let path = format!("/flow_runs/{}", created.id);
+    let (status, body) = request(addr, "PATCH", &path, Some(r#"{"state_type": "RUNNING", "state_name": "Running"}"#)).await?;
+    assert_eq!(status, 200, "{body}");
+    let updated: FlowRunView = serde_json::from_str(&body)?;
+    assert_eq!((updated.state_type, updated.state_name.as_deref()), (Some(StateType::Running), Some("Running")));
+    assert_eq!((updated.name.as_str(), updated.parameters.clone()), ("nightly", created.parameters.clone()), "other fields kept");
+    let (_, body) = request(addr, "GET", &path, None).await?;
+    assert_eq!(serde_json::from_str::<FlowRunView>(&body)?, updated, "the update is stored");
+
+    let (status, _) = request(addr, "PATCH", &format!("/flow_runs/{}", Uuid::new_v4()), Some(r#"{"name": "x"}"#)).await?;
+    assert_eq!(status, 404, "updating a missing run");
+    let (status, _) = request(addr, "DELETE", &path, None).await?;
+    assert_eq!(status, 204);
+    let (status, _) = request(addr, "GET", &path, None).await?;
+    assert_eq!(status, 404, "deleted");
+    let (status, _) = request(addr, "DELETE", &path, None).await?;
+    assert_eq!(status, 404, "deleting twice");
+    Ok(())
+}
+
+conformance!(updates_and_deletes_a_flow_run);
+
+async fn flows_are_created_once_and_conflicts_are_409(dialect: Dialect) -> TestResult {
+    let db = TestDatabase::empty(dialect).await?;
+    let interface = database_for(&db.config())?;
+    interface.create_db().await?;
+    let addr = serve(interface).await?;
+    let (status, body) = request(addr, "POST", "/flows", Some(r#"{"name": "etl"}"#)).await?;
+    assert_eq!(status, 201, "{body}");
+    let flow: FlowView = serde_json::from_str(&body)?;
+    let (status, body) = request(addr, "POST", "/flows", Some(r#"{"name": "etl"}"#)).await?;
+    assert_eq!(status, 200, "Prefect answers 200 with the existing flow: {body}");
+    assert_eq!(serde_json::from_str::<FlowView>(&body)?, flow);
+    let (status, body) = request(addr, "GET", &format!("/flows/{}", flow.id), None).await?;
+    assert_eq!((status, serde_json::from_str::<FlowView>(&body)?), (200, flow));
+
+    let (status, _) = request(addr, "POST", "/variables", Some(r#"{"name": "region", "value": "eu"}"#)).await?;
+    assert_eq!(status, 201);
+    let (status, body) = request(addr, "POST", "/variables", Some(r#"{"name": "region", "value": "us"}"#)).await?;
+    assert_eq!(status, 409, "{body}");
+    let detail: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!(detail["detail"], "A variable with the name 'region' already exists.", "Prefect's message");
+    Ok(())
+}
+
+conformance!(flows_are_created_once_and_conflicts_are_409);
+
+/// A request whose database cannot be reached is answered 503 with `Retry-After`.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_database_is_503_with_retry_after() -> TestResult {
+    let db = TestDatabase::empty(Dialect::Postgres).await?;
+    let pg = db.postgres_url().ok_or("not postgres")?;
+    let port = TcpListener::bind("127.0.0.1:0").await?.local_addr()?.port();
+    let user = pg.user().unwrap_or_else(|| "postgres".to_owned());
+    let mut config = db.config();
+    config.url = DatabaseUrl::parse(&format!("postgresql://{user}@127.0.0.1:{port}/{}", pg.database()), "test")?;
+    config.connection_timeout = Duration::from_secs(1);
+    let addr = serve(database_for(&config)?).await?;
+    let mut stream = TcpStream::connect(addr).await?;
+    let path = format!("/flow_runs/{}", Uuid::new_v4());
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    assert!(response.to_ascii_lowercase().contains("retry-after: 1"), "{response}");
+    Ok(())
+}

@@ -115,7 +115,7 @@ async fn nested_overrides_layer_and_restore(dialect: Dialect) -> TestResult {
                     let inner = provide_database_interface()?;
                     assert_eq!(inner.config(), &config, "the outer configuration is kept");
                     assert_eq!(inner.orm(), &custom_orm());
-                    Ok::<_, prefect_db_interface::InterfaceError>(())
+                    Ok::<_, prefect_db_interface::Error>(())
                 })
                 .await?;
             let after = provide_database_interface()?;
@@ -125,7 +125,7 @@ async fn nested_overrides_layer_and_restore(dialect: Dialect) -> TestResult {
                 &OrmConfig::for_dialect(dialect),
                 "the inner override ended"
             );
-            Ok::<_, prefect_db_interface::InterfaceError>(())
+            Ok::<_, prefect_db_interface::Error>(())
         })
         .await?;
     assert!(

@@ -214,6 +214,32 @@ impl diesel::AsChangeset for &AgentChangeset {
     }
 }
 
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<Agent> for NewAgent {
+    fn from(row: Agent) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            name: row.name,
+            last_activity_time: Some(row.last_activity_time),
+            work_queue_id: row.work_queue_id,
+        }
+    }
+}
+
+/// An update that sets every column of `agent` but the key and `created` to the row's values (its `updated` included).
+impl From<Agent> for AgentChangeset {
+    fn from(row: Agent) -> Self {
+        Self {
+            updated: row.updated,
+            name: Some(row.name),
+            last_activity_time: Some(row.last_activity_time),
+            work_queue_id: Some(row.work_queue_id),
+        }
+    }
+}
+
 /// A full row of `artifact`, every column in physical order.
 #[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
 #[diesel(table_name = artifact)]
@@ -447,6 +473,40 @@ impl diesel::AsChangeset for &ArtifactChangeset {
 
     fn as_changeset(self) -> Self::Changeset {
         diesel::AsChangeset::as_changeset(self.clone())
+    }
+}
+
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<Artifact> for NewArtifact {
+    fn from(row: Artifact) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            key: row.key,
+            type_: row.type_,
+            data: row.data,
+            metadata_: row.metadata_,
+            task_run_id: row.task_run_id,
+            flow_run_id: row.flow_run_id,
+            description: row.description,
+        }
+    }
+}
+
+/// An update that sets every column of `artifact` but the key and `created` to the row's values (its `updated` included).
+impl From<Artifact> for ArtifactChangeset {
+    fn from(row: Artifact) -> Self {
+        Self {
+            updated: row.updated,
+            key: Some(row.key),
+            type_: Some(row.type_),
+            data: Some(row.data),
+            metadata_: Some(row.metadata_),
+            task_run_id: Some(row.task_run_id),
+            flow_run_id: Some(row.flow_run_id),
+            description: Some(row.description),
+        }
     }
 }
 
@@ -698,6 +758,42 @@ impl diesel::AsChangeset for &ArtifactCollectionChangeset {
     }
 }
 
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<ArtifactCollection> for NewArtifactCollection {
+    fn from(row: ArtifactCollection) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            key: row.key,
+            latest_id: row.latest_id,
+            task_run_id: row.task_run_id,
+            flow_run_id: row.flow_run_id,
+            type_: row.type_,
+            data: row.data,
+            description: row.description,
+            metadata_: row.metadata_,
+        }
+    }
+}
+
+/// An update that sets every column of `artifact_collection` but the key and `created` to the row's values (its `updated` included).
+impl From<ArtifactCollection> for ArtifactCollectionChangeset {
+    fn from(row: ArtifactCollection) -> Self {
+        Self {
+            updated: row.updated,
+            key: Some(row.key),
+            latest_id: Some(row.latest_id),
+            task_run_id: Some(row.task_run_id),
+            flow_run_id: Some(row.flow_run_id),
+            type_: Some(row.type_),
+            data: Some(row.data),
+            description: Some(row.description),
+            metadata_: Some(row.metadata_),
+        }
+    }
+}
+
 /// A full row of `automation`, every column in physical order.
 #[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
 #[diesel(table_name = automation)]
@@ -946,6 +1042,42 @@ impl diesel::AsChangeset for &AutomationChangeset {
 
     fn as_changeset(self) -> Self::Changeset {
         diesel::AsChangeset::as_changeset(self.clone())
+    }
+}
+
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<Automation> for NewAutomation {
+    fn from(row: Automation) -> Self {
+        Self {
+            name: row.name,
+            description: row.description,
+            enabled: Some(row.enabled),
+            trigger: row.trigger,
+            actions: row.actions,
+            actions_on_trigger: Some(row.actions_on_trigger),
+            actions_on_resolve: Some(row.actions_on_resolve),
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            tags: Some(row.tags),
+        }
+    }
+}
+
+/// An update that sets every column of `automation` but the key and `created` to the row's values (its `updated` included).
+impl From<Automation> for AutomationChangeset {
+    fn from(row: Automation) -> Self {
+        Self {
+            name: Some(row.name),
+            description: Some(row.description),
+            enabled: Some(row.enabled),
+            trigger: Some(row.trigger),
+            actions: Some(row.actions),
+            actions_on_trigger: Some(row.actions_on_trigger),
+            actions_on_resolve: Some(row.actions_on_resolve),
+            updated: row.updated,
+            tags: Some(row.tags),
+        }
     }
 }
 
@@ -1218,6 +1350,44 @@ impl diesel::AsChangeset for &AutomationBucketChangeset {
     }
 }
 
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<AutomationBucket> for NewAutomationBucket {
+    fn from(row: AutomationBucket) -> Self {
+        Self {
+            automation_id: row.automation_id,
+            trigger_id: row.trigger_id,
+            bucketing_key: row.bucketing_key,
+            last_event: row.last_event,
+            start: row.start,
+            end: row.end,
+            count: row.count,
+            last_operation: row.last_operation,
+            triggered_at: row.triggered_at,
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+        }
+    }
+}
+
+/// An update that sets every column of `automation_bucket` but the key and `created` to the row's values (its `updated` included).
+impl From<AutomationBucket> for AutomationBucketChangeset {
+    fn from(row: AutomationBucket) -> Self {
+        Self {
+            automation_id: Some(row.automation_id),
+            trigger_id: Some(row.trigger_id),
+            bucketing_key: Some(row.bucketing_key),
+            last_event: Some(row.last_event),
+            start: Some(row.start),
+            end: Some(row.end),
+            count: Some(row.count),
+            last_operation: Some(row.last_operation),
+            triggered_at: Some(row.triggered_at),
+            updated: row.updated,
+        }
+    }
+}
+
 /// A full row of `automation_event_follower`, every column in physical order.
 #[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
 #[diesel(table_name = automation_event_follower)]
@@ -1433,6 +1603,36 @@ impl diesel::AsChangeset for &AutomationEventFollowerChangeset {
 
     fn as_changeset(self) -> Self::Changeset {
         diesel::AsChangeset::as_changeset(self.clone())
+    }
+}
+
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<AutomationEventFollower> for NewAutomationEventFollower {
+    fn from(row: AutomationEventFollower) -> Self {
+        Self {
+            leader_event_id: row.leader_event_id,
+            follower_event_id: row.follower_event_id,
+            received: row.received,
+            follower: row.follower,
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            scope: row.scope,
+        }
+    }
+}
+
+/// An update that sets every column of `automation_event_follower` but the key and `created` to the row's values (its `updated` included).
+impl From<AutomationEventFollower> for AutomationEventFollowerChangeset {
+    fn from(row: AutomationEventFollower) -> Self {
+        Self {
+            leader_event_id: Some(row.leader_event_id),
+            follower_event_id: Some(row.follower_event_id),
+            received: Some(row.received),
+            follower: Some(row.follower),
+            updated: row.updated,
+            scope: Some(row.scope),
+        }
     }
 }
 
@@ -1655,6 +1855,36 @@ impl diesel::AsChangeset for &AutomationHeldEventChangeset {
     }
 }
 
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<AutomationHeldEvent> for NewAutomationHeldEvent {
+    fn from(row: AutomationHeldEvent) -> Self {
+        Self {
+            automation_id: row.automation_id,
+            trigger_id: row.trigger_id,
+            bucketing_key: Some(row.bucketing_key),
+            event_id: row.event_id,
+            occurred: row.occurred,
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+        }
+    }
+}
+
+/// An update that sets every column of `automation_held_event` but the key and `created` to the row's values (its `updated` included).
+impl From<AutomationHeldEvent> for AutomationHeldEventChangeset {
+    fn from(row: AutomationHeldEvent) -> Self {
+        Self {
+            automation_id: Some(row.automation_id),
+            trigger_id: Some(row.trigger_id),
+            bucketing_key: Some(row.bucketing_key),
+            event_id: Some(row.event_id),
+            occurred: Some(row.occurred),
+            updated: row.updated,
+        }
+    }
+}
+
 /// A full row of `automation_related_resource`, every column in physical order.
 #[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
 #[diesel(table_name = automation_related_resource)]
@@ -1839,6 +2069,32 @@ impl diesel::AsChangeset for &AutomationRelatedResourceChangeset {
 
     fn as_changeset(self) -> Self::Changeset {
         diesel::AsChangeset::as_changeset(self.clone())
+    }
+}
+
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<AutomationRelatedResource> for NewAutomationRelatedResource {
+    fn from(row: AutomationRelatedResource) -> Self {
+        Self {
+            automation_id: row.automation_id,
+            resource_id: row.resource_id,
+            automation_owned_by_resource: Some(row.automation_owned_by_resource),
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+        }
+    }
+}
+
+/// An update that sets every column of `automation_related_resource` but the key and `created` to the row's values (its `updated` included).
+impl From<AutomationRelatedResource> for AutomationRelatedResourceChangeset {
+    fn from(row: AutomationRelatedResource) -> Self {
+        Self {
+            automation_id: Some(row.automation_id),
+            resource_id: Some(row.resource_id),
+            automation_owned_by_resource: Some(row.automation_owned_by_resource),
+            updated: row.updated,
+        }
     }
 }
 
@@ -2064,6 +2320,38 @@ impl diesel::AsChangeset for &BlockDocumentChangeset {
     }
 }
 
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<BlockDocument> for NewBlockDocument {
+    fn from(row: BlockDocument) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            name: row.name,
+            data: Some(row.data),
+            block_schema_id: row.block_schema_id,
+            block_type_id: row.block_type_id,
+            is_anonymous: Some(row.is_anonymous),
+            block_type_name: row.block_type_name,
+        }
+    }
+}
+
+/// An update that sets every column of `block_document` but the key and `created` to the row's values (its `updated` included).
+impl From<BlockDocument> for BlockDocumentChangeset {
+    fn from(row: BlockDocument) -> Self {
+        Self {
+            updated: row.updated,
+            name: Some(row.name),
+            data: Some(row.data),
+            block_schema_id: Some(row.block_schema_id),
+            block_type_id: Some(row.block_type_id),
+            is_anonymous: Some(row.is_anonymous),
+            block_type_name: Some(row.block_type_name),
+        }
+    }
+}
+
 /// A full row of `block_document_reference`, every column in physical order.
 #[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
 #[diesel(table_name = block_document_reference)]
@@ -2250,6 +2538,32 @@ impl diesel::AsChangeset for &BlockDocumentReferenceChangeset {
 
     fn as_changeset(self) -> Self::Changeset {
         diesel::AsChangeset::as_changeset(self.clone())
+    }
+}
+
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<BlockDocumentReference> for NewBlockDocumentReference {
+    fn from(row: BlockDocumentReference) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            name: row.name,
+            parent_block_document_id: row.parent_block_document_id,
+            reference_block_document_id: row.reference_block_document_id,
+        }
+    }
+}
+
+/// An update that sets every column of `block_document_reference` but the key and `created` to the row's values (its `updated` included).
+impl From<BlockDocumentReference> for BlockDocumentReferenceChangeset {
+    fn from(row: BlockDocumentReference) -> Self {
+        Self {
+            updated: row.updated,
+            name: Some(row.name),
+            parent_block_document_id: Some(row.parent_block_document_id),
+            reference_block_document_id: Some(row.reference_block_document_id),
+        }
     }
 }
 
@@ -2461,6 +2775,36 @@ impl diesel::AsChangeset for &BlockSchemaChangeset {
     }
 }
 
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<BlockSchema> for NewBlockSchema {
+    fn from(row: BlockSchema) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            fields: Some(row.fields),
+            checksum: row.checksum,
+            block_type_id: row.block_type_id,
+            capabilities: Some(row.capabilities),
+            version: Some(row.version),
+        }
+    }
+}
+
+/// An update that sets every column of `block_schema` but the key and `created` to the row's values (its `updated` included).
+impl From<BlockSchema> for BlockSchemaChangeset {
+    fn from(row: BlockSchema) -> Self {
+        Self {
+            updated: row.updated,
+            fields: Some(row.fields),
+            checksum: Some(row.checksum),
+            block_type_id: Some(row.block_type_id),
+            capabilities: Some(row.capabilities),
+            version: Some(row.version),
+        }
+    }
+}
+
 /// A full row of `block_schema_reference`, every column in physical order.
 #[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
 #[diesel(table_name = block_schema_reference)]
@@ -2646,6 +2990,32 @@ impl diesel::AsChangeset for &BlockSchemaReferenceChangeset {
 
     fn as_changeset(self) -> Self::Changeset {
         diesel::AsChangeset::as_changeset(self.clone())
+    }
+}
+
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<BlockSchemaReference> for NewBlockSchemaReference {
+    fn from(row: BlockSchemaReference) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            name: row.name,
+            parent_block_schema_id: row.parent_block_schema_id,
+            reference_block_schema_id: row.reference_block_schema_id,
+        }
+    }
+}
+
+/// An update that sets every column of `block_schema_reference` but the key and `created` to the row's values (its `updated` included).
+impl From<BlockSchemaReference> for BlockSchemaReferenceChangeset {
+    fn from(row: BlockSchemaReference) -> Self {
+        Self {
+            updated: row.updated,
+            name: Some(row.name),
+            parent_block_schema_id: Some(row.parent_block_schema_id),
+            reference_block_schema_id: Some(row.reference_block_schema_id),
+        }
     }
 }
 
@@ -2873,6 +3243,40 @@ impl diesel::AsChangeset for &BlockTypeChangeset {
 
     fn as_changeset(self) -> Self::Changeset {
         diesel::AsChangeset::as_changeset(self.clone())
+    }
+}
+
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<BlockType> for NewBlockType {
+    fn from(row: BlockType) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            name: row.name,
+            logo_url: row.logo_url,
+            documentation_url: row.documentation_url,
+            description: row.description,
+            code_example: row.code_example,
+            is_protected: Some(row.is_protected),
+            slug: row.slug,
+        }
+    }
+}
+
+/// An update that sets every column of `block_type` but the key and `created` to the row's values (its `updated` included).
+impl From<BlockType> for BlockTypeChangeset {
+    fn from(row: BlockType) -> Self {
+        Self {
+            updated: row.updated,
+            name: Some(row.name),
+            logo_url: Some(row.logo_url),
+            documentation_url: Some(row.documentation_url),
+            description: Some(row.description),
+            code_example: Some(row.code_example),
+            is_protected: Some(row.is_protected),
+            slug: Some(row.slug),
+        }
     }
 }
 
@@ -3119,6 +3523,38 @@ impl diesel::AsChangeset for &CompositeTriggerChildFiringChangeset {
     }
 }
 
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<CompositeTriggerChildFiring> for NewCompositeTriggerChildFiring {
+    fn from(row: CompositeTriggerChildFiring) -> Self {
+        Self {
+            automation_id: row.automation_id,
+            parent_trigger_id: row.parent_trigger_id,
+            child_trigger_id: row.child_trigger_id,
+            child_firing_id: row.child_firing_id,
+            child_fired_at: row.child_fired_at,
+            child_firing: row.child_firing,
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+        }
+    }
+}
+
+/// An update that sets every column of `composite_trigger_child_firing` but the key and `created` to the row's values (its `updated` included).
+impl From<CompositeTriggerChildFiring> for CompositeTriggerChildFiringChangeset {
+    fn from(row: CompositeTriggerChildFiring) -> Self {
+        Self {
+            automation_id: Some(row.automation_id),
+            parent_trigger_id: Some(row.parent_trigger_id),
+            child_trigger_id: Some(row.child_trigger_id),
+            child_firing_id: Some(row.child_firing_id),
+            child_fired_at: Some(row.child_fired_at),
+            child_firing: Some(row.child_firing),
+            updated: row.updated,
+        }
+    }
+}
+
 /// A full row of `concurrency_limit`, every column in physical order.
 #[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
 #[diesel(table_name = concurrency_limit)]
@@ -3298,6 +3734,32 @@ impl diesel::AsChangeset for &ConcurrencyLimitChangeset {
 
     fn as_changeset(self) -> Self::Changeset {
         diesel::AsChangeset::as_changeset(self.clone())
+    }
+}
+
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<ConcurrencyLimit> for NewConcurrencyLimit {
+    fn from(row: ConcurrencyLimit) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            tag: row.tag,
+            concurrency_limit_: row.concurrency_limit_,
+            active_slots: Some(row.active_slots),
+        }
+    }
+}
+
+/// An update that sets every column of `concurrency_limit` but the key and `created` to the row's values (its `updated` included).
+impl From<ConcurrencyLimit> for ConcurrencyLimitChangeset {
+    fn from(row: ConcurrencyLimit) -> Self {
+        Self {
+            updated: row.updated,
+            tag: Some(row.tag),
+            concurrency_limit_: Some(row.concurrency_limit_),
+            active_slots: Some(row.active_slots),
+        }
     }
 }
 
@@ -3532,6 +3994,40 @@ impl diesel::AsChangeset for &ConcurrencyLimitV2Changeset {
     }
 }
 
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<ConcurrencyLimitV2> for NewConcurrencyLimitV2 {
+    fn from(row: ConcurrencyLimitV2) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            active: row.active,
+            name: row.name,
+            limit: row.limit,
+            active_slots: row.active_slots,
+            denied_slots: row.denied_slots,
+            slot_decay_per_second: row.slot_decay_per_second,
+            avg_slot_occupancy_seconds: row.avg_slot_occupancy_seconds,
+        }
+    }
+}
+
+/// An update that sets every column of `concurrency_limit_v2` but the key and `created` to the row's values (its `updated` included).
+impl From<ConcurrencyLimitV2> for ConcurrencyLimitV2Changeset {
+    fn from(row: ConcurrencyLimitV2) -> Self {
+        Self {
+            updated: row.updated,
+            active: Some(row.active),
+            name: Some(row.name),
+            limit: Some(row.limit),
+            active_slots: Some(row.active_slots),
+            denied_slots: Some(row.denied_slots),
+            slot_decay_per_second: Some(row.slot_decay_per_second),
+            avg_slot_occupancy_seconds: Some(row.avg_slot_occupancy_seconds),
+        }
+    }
+}
+
 /// A full row of `configuration`, every column in physical order.
 #[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
 #[diesel(table_name = configuration)]
@@ -3696,6 +4192,30 @@ impl diesel::AsChangeset for &ConfigurationChangeset {
 
     fn as_changeset(self) -> Self::Changeset {
         diesel::AsChangeset::as_changeset(self.clone())
+    }
+}
+
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<Configuration> for NewConfiguration {
+    fn from(row: Configuration) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            key: row.key,
+            value: row.value,
+        }
+    }
+}
+
+/// An update that sets every column of `configuration` but the key and `created` to the row's values (its `updated` included).
+impl From<Configuration> for ConfigurationChangeset {
+    fn from(row: Configuration) -> Self {
+        Self {
+            updated: row.updated,
+            key: Some(row.key),
+            value: Some(row.value),
+        }
     }
 }
 
@@ -3879,6 +4399,32 @@ impl diesel::AsChangeset for &CsrfTokenChangeset {
 
     fn as_changeset(self) -> Self::Changeset {
         diesel::AsChangeset::as_changeset(self.clone())
+    }
+}
+
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<CsrfToken> for NewCsrfToken {
+    fn from(row: CsrfToken) -> Self {
+        Self {
+            token: row.token,
+            client: row.client,
+            expiration: row.expiration,
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+        }
+    }
+}
+
+/// An update that sets every column of `csrf_token` but the key and `created` to the row's values (its `updated` included).
+impl From<CsrfToken> for CsrfTokenChangeset {
+    fn from(row: CsrfToken) -> Self {
+        Self {
+            token: Some(row.token),
+            client: Some(row.client),
+            expiration: Some(row.expiration),
+            updated: row.updated,
+        }
     }
 }
 
@@ -4366,6 +4912,78 @@ impl diesel::AsChangeset for &DeploymentChangeset {
     }
 }
 
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<Deployment> for NewDeployment {
+    fn from(row: Deployment) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            name: row.name,
+            tags: Some(row.tags),
+            parameters: Some(row.parameters),
+            flow_id: row.flow_id,
+            infrastructure_document_id: row.infrastructure_document_id,
+            description: row.description,
+            parameter_openapi_schema: row.parameter_openapi_schema,
+            storage_document_id: row.storage_document_id,
+            version: row.version,
+            infra_overrides: Some(row.infra_overrides),
+            path: row.path,
+            entrypoint: row.entrypoint,
+            work_queue_name: row.work_queue_name,
+            created_by: row.created_by,
+            updated_by: row.updated_by,
+            work_queue_id: row.work_queue_id,
+            pull_steps: row.pull_steps,
+            enforce_parameter_schema: Some(row.enforce_parameter_schema),
+            last_polled: row.last_polled,
+            paused: Some(row.paused),
+            status: Some(row.status),
+            concurrency_limit: row.concurrency_limit,
+            concurrency_options: row.concurrency_options,
+            concurrency_limit_id: row.concurrency_limit_id,
+            labels: row.labels,
+            version_id: row.version_id,
+        }
+    }
+}
+
+/// An update that sets every column of `deployment` but the key and `created` to the row's values (its `updated` included).
+impl From<Deployment> for DeploymentChangeset {
+    fn from(row: Deployment) -> Self {
+        Self {
+            updated: row.updated,
+            name: Some(row.name),
+            tags: Some(row.tags),
+            parameters: Some(row.parameters),
+            flow_id: Some(row.flow_id),
+            infrastructure_document_id: Some(row.infrastructure_document_id),
+            description: Some(row.description),
+            parameter_openapi_schema: Some(row.parameter_openapi_schema),
+            storage_document_id: Some(row.storage_document_id),
+            version: Some(row.version),
+            infra_overrides: Some(row.infra_overrides),
+            path: Some(row.path),
+            entrypoint: Some(row.entrypoint),
+            work_queue_name: Some(row.work_queue_name),
+            created_by: Some(row.created_by),
+            updated_by: Some(row.updated_by),
+            work_queue_id: Some(row.work_queue_id),
+            pull_steps: Some(row.pull_steps),
+            enforce_parameter_schema: Some(row.enforce_parameter_schema),
+            last_polled: Some(row.last_polled),
+            paused: Some(row.paused),
+            status: Some(row.status),
+            concurrency_limit: Some(row.concurrency_limit),
+            concurrency_options: Some(row.concurrency_options),
+            concurrency_limit_id: Some(row.concurrency_limit_id),
+            labels: Some(row.labels),
+            version_id: Some(row.version_id),
+        }
+    }
+}
+
 /// A full row of `deployment_schedule`, every column in physical order.
 #[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
 #[diesel(table_name = deployment_schedule)]
@@ -4585,6 +5203,38 @@ impl diesel::AsChangeset for &DeploymentScheduleChangeset {
 
     fn as_changeset(self) -> Self::Changeset {
         diesel::AsChangeset::as_changeset(self.clone())
+    }
+}
+
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<DeploymentSchedule> for NewDeploymentSchedule {
+    fn from(row: DeploymentSchedule) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            schedule: row.schedule,
+            active: row.active,
+            deployment_id: row.deployment_id,
+            max_scheduled_runs: row.max_scheduled_runs,
+            parameters: Some(row.parameters),
+            slug: row.slug,
+        }
+    }
+}
+
+/// An update that sets every column of `deployment_schedule` but the key and `created` to the row's values (its `updated` included).
+impl From<DeploymentSchedule> for DeploymentScheduleChangeset {
+    fn from(row: DeploymentSchedule) -> Self {
+        Self {
+            updated: row.updated,
+            schedule: Some(row.schedule),
+            active: Some(row.active),
+            deployment_id: Some(row.deployment_id),
+            max_scheduled_runs: Some(row.max_scheduled_runs),
+            parameters: Some(row.parameters),
+            slug: Some(row.slug),
+        }
     }
 }
 
@@ -4930,6 +5580,54 @@ impl diesel::AsChangeset for &DeploymentVersionChangeset {
     }
 }
 
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<DeploymentVersion> for NewDeploymentVersion {
+    fn from(row: DeploymentVersion) -> Self {
+        Self {
+            deployment_id: row.deployment_id,
+            branch: row.branch,
+            version_info: Some(row.version_info),
+            description: row.description,
+            tags: Some(row.tags),
+            labels: row.labels,
+            entrypoint: row.entrypoint,
+            pull_steps: row.pull_steps,
+            parameters: Some(row.parameters),
+            parameter_openapi_schema: row.parameter_openapi_schema,
+            enforce_parameter_schema: Some(row.enforce_parameter_schema),
+            work_queue_id: row.work_queue_id,
+            work_queue_name: row.work_queue_name,
+            infra_overrides: Some(row.infra_overrides),
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+        }
+    }
+}
+
+/// An update that sets every column of `deployment_version` but the key and `created` to the row's values (its `updated` included).
+impl From<DeploymentVersion> for DeploymentVersionChangeset {
+    fn from(row: DeploymentVersion) -> Self {
+        Self {
+            deployment_id: Some(row.deployment_id),
+            branch: Some(row.branch),
+            version_info: Some(row.version_info),
+            description: Some(row.description),
+            tags: Some(row.tags),
+            labels: Some(row.labels),
+            entrypoint: Some(row.entrypoint),
+            pull_steps: Some(row.pull_steps),
+            parameters: Some(row.parameters),
+            parameter_openapi_schema: Some(row.parameter_openapi_schema),
+            enforce_parameter_schema: Some(row.enforce_parameter_schema),
+            work_queue_id: Some(row.work_queue_id),
+            work_queue_name: Some(row.work_queue_name),
+            infra_overrides: Some(row.infra_overrides),
+            updated: row.updated,
+        }
+    }
+}
+
 /// A full row of `event_resources`, every column in physical order.
 #[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
 #[diesel(table_name = event_resources)]
@@ -5139,6 +5837,36 @@ impl diesel::AsChangeset for &EventResourceChangeset {
 
     fn as_changeset(self) -> Self::Changeset {
         diesel::AsChangeset::as_changeset(self.clone())
+    }
+}
+
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<EventResource> for NewEventResource {
+    fn from(row: EventResource) -> Self {
+        Self {
+            occurred: row.occurred,
+            resource_id: row.resource_id,
+            resource_role: row.resource_role,
+            resource: row.resource,
+            event_id: row.event_id,
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+        }
+    }
+}
+
+/// An update that sets every column of `event_resources` but the key and `created` to the row's values (its `updated` included).
+impl From<EventResource> for EventResourceChangeset {
+    fn from(row: EventResource) -> Self {
+        Self {
+            occurred: Some(row.occurred),
+            resource_id: Some(row.resource_id),
+            resource_role: Some(row.resource_role),
+            resource: Some(row.resource),
+            event_id: Some(row.event_id),
+            updated: row.updated,
+        }
     }
 }
 
@@ -5419,6 +6147,46 @@ impl diesel::AsChangeset for &EventChangeset {
     }
 }
 
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<Event> for NewEvent {
+    fn from(row: Event) -> Self {
+        Self {
+            occurred: row.occurred,
+            event: row.event,
+            resource_id: row.resource_id,
+            resource: row.resource,
+            related_resource_ids: Some(row.related_resource_ids),
+            related: Some(row.related),
+            payload: row.payload,
+            received: row.received,
+            recorded: row.recorded,
+            follows: row.follows,
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+        }
+    }
+}
+
+/// An update that sets every column of `events` but the key and `created` to the row's values (its `updated` included).
+impl From<Event> for EventChangeset {
+    fn from(row: Event) -> Self {
+        Self {
+            occurred: Some(row.occurred),
+            event: Some(row.event),
+            resource_id: Some(row.resource_id),
+            resource: Some(row.resource),
+            related_resource_ids: Some(row.related_resource_ids),
+            related: Some(row.related),
+            payload: Some(row.payload),
+            received: Some(row.received),
+            recorded: Some(row.recorded),
+            follows: Some(row.follows),
+            updated: row.updated,
+        }
+    }
+}
+
 /// A full row of `flow`, every column in physical order.
 #[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
 #[diesel(table_name = flow)]
@@ -5593,6 +6361,32 @@ impl diesel::AsChangeset for &FlowChangeset {
 
     fn as_changeset(self) -> Self::Changeset {
         diesel::AsChangeset::as_changeset(self.clone())
+    }
+}
+
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<Flow> for NewFlow {
+    fn from(row: Flow) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            name: row.name,
+            tags: Some(row.tags),
+            labels: row.labels,
+        }
+    }
+}
+
+/// An update that sets every column of `flow` but the key and `created` to the row's values (its `updated` included).
+impl From<Flow> for FlowChangeset {
+    fn from(row: Flow) -> Self {
+        Self {
+            updated: row.updated,
+            name: Some(row.name),
+            tags: Some(row.tags),
+            labels: Some(row.labels),
+        }
     }
 }
 
@@ -6121,6 +6915,84 @@ impl diesel::AsChangeset for &FlowRunChangeset {
     }
 }
 
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept). A NULL `job_variables` is written as the column's database default (`None` leaves it).
+impl From<FlowRun> for NewFlowRun {
+    fn from(row: FlowRun) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            name: row.name,
+            state_type: row.state_type,
+            run_count: Some(row.run_count),
+            expected_start_time: row.expected_start_time,
+            next_scheduled_start_time: row.next_scheduled_start_time,
+            start_time: row.start_time,
+            end_time: row.end_time,
+            total_run_time: row.total_run_time,
+            flow_version: row.flow_version,
+            parameters: Some(row.parameters),
+            idempotency_key: row.idempotency_key,
+            context: Some(row.context),
+            empirical_policy: Some(row.empirical_policy),
+            tags: Some(row.tags),
+            auto_scheduled: Some(row.auto_scheduled),
+            flow_id: row.flow_id,
+            deployment_id: row.deployment_id,
+            parent_task_run_id: row.parent_task_run_id,
+            state_id: row.state_id,
+            state_name: row.state_name,
+            infrastructure_document_id: row.infrastructure_document_id,
+            work_queue_name: row.work_queue_name,
+            state_timestamp: row.state_timestamp,
+            created_by: row.created_by,
+            infrastructure_pid: row.infrastructure_pid,
+            work_queue_id: row.work_queue_id,
+            job_variables: row.job_variables,
+            deployment_version: row.deployment_version,
+            labels: row.labels,
+        }
+    }
+}
+
+/// An update that sets every column of `flow_run` but the key and `created` to the row's values (its `updated` included).
+impl From<FlowRun> for FlowRunChangeset {
+    fn from(row: FlowRun) -> Self {
+        Self {
+            updated: row.updated,
+            name: Some(row.name),
+            state_type: Some(row.state_type),
+            run_count: Some(row.run_count),
+            expected_start_time: Some(row.expected_start_time),
+            next_scheduled_start_time: Some(row.next_scheduled_start_time),
+            start_time: Some(row.start_time),
+            end_time: Some(row.end_time),
+            total_run_time: Some(row.total_run_time),
+            flow_version: Some(row.flow_version),
+            parameters: Some(row.parameters),
+            idempotency_key: Some(row.idempotency_key),
+            context: Some(row.context),
+            empirical_policy: Some(row.empirical_policy),
+            tags: Some(row.tags),
+            auto_scheduled: Some(row.auto_scheduled),
+            flow_id: Some(row.flow_id),
+            deployment_id: Some(row.deployment_id),
+            parent_task_run_id: Some(row.parent_task_run_id),
+            state_id: Some(row.state_id),
+            state_name: Some(row.state_name),
+            infrastructure_document_id: Some(row.infrastructure_document_id),
+            work_queue_name: Some(row.work_queue_name),
+            state_timestamp: Some(row.state_timestamp),
+            created_by: Some(row.created_by),
+            infrastructure_pid: Some(row.infrastructure_pid),
+            work_queue_id: Some(row.work_queue_id),
+            job_variables: Some(row.job_variables),
+            deployment_version: Some(row.deployment_version),
+            labels: Some(row.labels),
+        }
+    }
+}
+
 /// A full row of `flow_run_input`, every column in physical order.
 #[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
 #[diesel(table_name = flow_run_input)]
@@ -6310,6 +7182,34 @@ impl diesel::AsChangeset for &FlowRunInputChangeset {
 
     fn as_changeset(self) -> Self::Changeset {
         diesel::AsChangeset::as_changeset(self.clone())
+    }
+}
+
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<FlowRunInput> for NewFlowRunInput {
+    fn from(row: FlowRunInput) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            key: row.key,
+            value: row.value,
+            flow_run_id: row.flow_run_id,
+            sender: row.sender,
+        }
+    }
+}
+
+/// An update that sets every column of `flow_run_input` but the key and `created` to the row's values (its `updated` included).
+impl From<FlowRunInput> for FlowRunInputChangeset {
+    fn from(row: FlowRunInput) -> Self {
+        Self {
+            updated: row.updated,
+            key: Some(row.key),
+            value: Some(row.value),
+            flow_run_id: Some(row.flow_run_id),
+            sender: Some(row.sender),
+        }
     }
 }
 
@@ -6560,6 +7460,42 @@ impl diesel::AsChangeset for &FlowRunStateChangeset {
     }
 }
 
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<FlowRunState> for NewFlowRunState {
+    fn from(row: FlowRunState) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            type_: row.type_,
+            timestamp: Some(row.timestamp),
+            name: row.name,
+            message: row.message,
+            state_details: Some(row.state_details),
+            data: row.data,
+            flow_run_id: row.flow_run_id,
+            result_artifact_id: row.result_artifact_id,
+        }
+    }
+}
+
+/// An update that sets every column of `flow_run_state` but the key and `created` to the row's values (its `updated` included).
+impl From<FlowRunState> for FlowRunStateChangeset {
+    fn from(row: FlowRunState) -> Self {
+        Self {
+            updated: row.updated,
+            type_: Some(row.type_),
+            timestamp: Some(row.timestamp),
+            name: Some(row.name),
+            message: Some(row.message),
+            state_details: Some(row.state_details),
+            data: Some(row.data),
+            flow_run_id: Some(row.flow_run_id),
+            result_artifact_id: Some(row.result_artifact_id),
+        }
+    }
+}
+
 /// A full row of `log`, every column in physical order.
 #[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
 #[diesel(table_name = log)]
@@ -6779,6 +7715,38 @@ impl diesel::AsChangeset for &LogChangeset {
     }
 }
 
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<Log> for NewLog {
+    fn from(row: Log) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            name: row.name,
+            level: row.level,
+            flow_run_id: row.flow_run_id,
+            task_run_id: row.task_run_id,
+            message: row.message,
+            timestamp: row.timestamp,
+        }
+    }
+}
+
+/// An update that sets every column of `log` but the key and `created` to the row's values (its `updated` included).
+impl From<Log> for LogChangeset {
+    fn from(row: Log) -> Self {
+        Self {
+            updated: row.updated,
+            name: Some(row.name),
+            level: Some(row.level),
+            flow_run_id: Some(row.flow_run_id),
+            task_run_id: Some(row.task_run_id),
+            message: Some(row.message),
+            timestamp: Some(row.timestamp),
+        }
+    }
+}
+
 /// A full row of `saved_search`, every column in physical order.
 #[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
 #[diesel(table_name = saved_search)]
@@ -6943,6 +7911,30 @@ impl diesel::AsChangeset for &SavedSearchChangeset {
 
     fn as_changeset(self) -> Self::Changeset {
         diesel::AsChangeset::as_changeset(self.clone())
+    }
+}
+
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<SavedSearch> for NewSavedSearch {
+    fn from(row: SavedSearch) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            name: row.name,
+            filters: Some(row.filters),
+        }
+    }
+}
+
+/// An update that sets every column of `saved_search` but the key and `created` to the row's values (its `updated` included).
+impl From<SavedSearch> for SavedSearchChangeset {
+    fn from(row: SavedSearch) -> Self {
+        Self {
+            updated: row.updated,
+            name: Some(row.name),
+            filters: Some(row.filters),
+        }
     }
 }
 
@@ -7378,6 +8370,70 @@ impl diesel::AsChangeset for &TaskRunChangeset {
     }
 }
 
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<TaskRun> for NewTaskRun {
+    fn from(row: TaskRun) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            name: row.name,
+            state_type: row.state_type,
+            run_count: Some(row.run_count),
+            expected_start_time: row.expected_start_time,
+            next_scheduled_start_time: row.next_scheduled_start_time,
+            start_time: row.start_time,
+            end_time: row.end_time,
+            total_run_time: row.total_run_time,
+            task_key: row.task_key,
+            dynamic_key: row.dynamic_key,
+            cache_key: row.cache_key,
+            cache_expiration: row.cache_expiration,
+            task_version: row.task_version,
+            empirical_policy: Some(row.empirical_policy),
+            task_inputs: Some(row.task_inputs),
+            tags: Some(row.tags),
+            flow_run_id: row.flow_run_id,
+            state_id: row.state_id,
+            state_name: row.state_name,
+            state_timestamp: row.state_timestamp,
+            flow_run_run_count: Some(row.flow_run_run_count),
+            labels: row.labels,
+        }
+    }
+}
+
+/// An update that sets every column of `task_run` but the key and `created` to the row's values (its `updated` included).
+impl From<TaskRun> for TaskRunChangeset {
+    fn from(row: TaskRun) -> Self {
+        Self {
+            updated: row.updated,
+            name: Some(row.name),
+            state_type: Some(row.state_type),
+            run_count: Some(row.run_count),
+            expected_start_time: Some(row.expected_start_time),
+            next_scheduled_start_time: Some(row.next_scheduled_start_time),
+            start_time: Some(row.start_time),
+            end_time: Some(row.end_time),
+            total_run_time: Some(row.total_run_time),
+            task_key: Some(row.task_key),
+            dynamic_key: Some(row.dynamic_key),
+            cache_key: Some(row.cache_key),
+            cache_expiration: Some(row.cache_expiration),
+            task_version: Some(row.task_version),
+            empirical_policy: Some(row.empirical_policy),
+            task_inputs: Some(row.task_inputs),
+            tags: Some(row.tags),
+            flow_run_id: Some(row.flow_run_id),
+            state_id: Some(row.state_id),
+            state_name: Some(row.state_name),
+            state_timestamp: Some(row.state_timestamp),
+            flow_run_run_count: Some(row.flow_run_run_count),
+            labels: Some(row.labels),
+        }
+    }
+}
+
 /// A full row of `task_run_state`, every column in physical order.
 #[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
 #[diesel(table_name = task_run_state)]
@@ -7625,6 +8681,42 @@ impl diesel::AsChangeset for &TaskRunStateChangeset {
     }
 }
 
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<TaskRunState> for NewTaskRunState {
+    fn from(row: TaskRunState) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            type_: row.type_,
+            timestamp: Some(row.timestamp),
+            name: row.name,
+            message: row.message,
+            state_details: Some(row.state_details),
+            data: row.data,
+            task_run_id: row.task_run_id,
+            result_artifact_id: row.result_artifact_id,
+        }
+    }
+}
+
+/// An update that sets every column of `task_run_state` but the key and `created` to the row's values (its `updated` included).
+impl From<TaskRunState> for TaskRunStateChangeset {
+    fn from(row: TaskRunState) -> Self {
+        Self {
+            updated: row.updated,
+            type_: Some(row.type_),
+            timestamp: Some(row.timestamp),
+            name: Some(row.name),
+            message: Some(row.message),
+            state_details: Some(row.state_details),
+            data: Some(row.data),
+            task_run_id: Some(row.task_run_id),
+            result_artifact_id: Some(row.result_artifact_id),
+        }
+    }
+}
+
 /// A full row of `task_run_state_cache`, every column in physical order.
 #[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
 #[diesel(table_name = task_run_state_cache)]
@@ -7808,6 +8900,32 @@ impl diesel::AsChangeset for &TaskRunStateCacheChangeset {
     }
 }
 
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<TaskRunStateCache> for NewTaskRunStateCache {
+    fn from(row: TaskRunStateCache) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            cache_key: row.cache_key,
+            cache_expiration: row.cache_expiration,
+            task_run_state_id: row.task_run_state_id,
+        }
+    }
+}
+
+/// An update that sets every column of `task_run_state_cache` but the key and `created` to the row's values (its `updated` included).
+impl From<TaskRunStateCache> for TaskRunStateCacheChangeset {
+    fn from(row: TaskRunStateCache) -> Self {
+        Self {
+            updated: row.updated,
+            cache_key: Some(row.cache_key),
+            cache_expiration: Some(row.cache_expiration),
+            task_run_state_id: Some(row.task_run_state_id),
+        }
+    }
+}
+
 /// A full row of `variable`, every column in physical order.
 #[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
 #[diesel(table_name = variable)]
@@ -7985,6 +9103,32 @@ impl diesel::AsChangeset for &VariableChangeset {
 
     fn as_changeset(self) -> Self::Changeset {
         diesel::AsChangeset::as_changeset(self.clone())
+    }
+}
+
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<Variable> for NewVariable {
+    fn from(row: Variable) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            name: row.name,
+            tags: Some(row.tags),
+            value: row.value,
+        }
+    }
+}
+
+/// An update that sets every column of `variable` but the key and `created` to the row's values (its `updated` included).
+impl From<Variable> for VariableChangeset {
+    fn from(row: Variable) -> Self {
+        Self {
+            updated: row.updated,
+            name: Some(row.name),
+            tags: Some(row.tags),
+            value: Some(row.value),
+        }
     }
 }
 
@@ -8275,6 +9419,48 @@ impl diesel::AsChangeset for &WorkPoolChangeset {
     }
 }
 
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<WorkPool> for NewWorkPool {
+    fn from(row: WorkPool) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            name: row.name,
+            description: row.description,
+            type_: row.type_,
+            base_job_template: Some(row.base_job_template),
+            is_paused: Some(row.is_paused),
+            concurrency_limit: row.concurrency_limit,
+            default_queue_id: row.default_queue_id,
+            status: Some(row.status),
+            last_transitioned_status_at: row.last_transitioned_status_at,
+            last_status_event_id: row.last_status_event_id,
+            storage_configuration: Some(row.storage_configuration),
+        }
+    }
+}
+
+/// An update that sets every column of `work_pool` but the key and `created` to the row's values (its `updated` included).
+impl From<WorkPool> for WorkPoolChangeset {
+    fn from(row: WorkPool) -> Self {
+        Self {
+            updated: row.updated,
+            name: Some(row.name),
+            description: Some(row.description),
+            type_: Some(row.type_),
+            base_job_template: Some(row.base_job_template),
+            is_paused: Some(row.is_paused),
+            concurrency_limit: Some(row.concurrency_limit),
+            default_queue_id: Some(row.default_queue_id),
+            status: Some(row.status),
+            last_transitioned_status_at: Some(row.last_transitioned_status_at),
+            last_status_event_id: Some(row.last_status_event_id),
+            storage_configuration: Some(row.storage_configuration),
+        }
+    }
+}
+
 /// A full row of `work_queue`, every column in physical order.
 #[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
 #[diesel(table_name = work_queue)]
@@ -8530,6 +9716,44 @@ impl diesel::AsChangeset for &WorkQueueChangeset {
     }
 }
 
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<WorkQueue> for NewWorkQueue {
+    fn from(row: WorkQueue) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            name: row.name,
+            filter: row.filter,
+            description: Some(row.description),
+            is_paused: Some(row.is_paused),
+            concurrency_limit: row.concurrency_limit,
+            last_polled: row.last_polled,
+            priority: Some(row.priority),
+            work_pool_id: row.work_pool_id,
+            status: Some(row.status),
+        }
+    }
+}
+
+/// An update that sets every column of `work_queue` but the key and `created` to the row's values (its `updated` included).
+impl From<WorkQueue> for WorkQueueChangeset {
+    fn from(row: WorkQueue) -> Self {
+        Self {
+            updated: row.updated,
+            name: Some(row.name),
+            filter: Some(row.filter),
+            description: Some(row.description),
+            is_paused: Some(row.is_paused),
+            concurrency_limit: Some(row.concurrency_limit),
+            last_polled: Some(row.last_polled),
+            priority: Some(row.priority),
+            work_pool_id: Some(row.work_pool_id),
+            status: Some(row.status),
+        }
+    }
+}
+
 /// A full row of `worker`, every column in physical order.
 #[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
 #[diesel(table_name = worker)]
@@ -8732,4 +9956,82 @@ impl diesel::AsChangeset for &WorkerChangeset {
     fn as_changeset(self) -> Self::Changeset {
         diesel::AsChangeset::as_changeset(self.clone())
     }
+}
+
+/// Every column of a stored row as an insert that writes them all (id and timestamps kept).
+impl From<Worker> for NewWorker {
+    fn from(row: Worker) -> Self {
+        Self {
+            id: row.id,
+            created: row.created,
+            updated: row.updated,
+            name: row.name,
+            last_heartbeat_time: Some(row.last_heartbeat_time),
+            work_pool_id: row.work_pool_id,
+            heartbeat_interval_seconds: row.heartbeat_interval_seconds,
+            status: Some(row.status),
+        }
+    }
+}
+
+/// An update that sets every column of `worker` but the key and `created` to the row's values (its `updated` included).
+impl From<Worker> for WorkerChangeset {
+    fn from(row: Worker) -> Self {
+        Self {
+            updated: row.updated,
+            name: Some(row.name),
+            last_heartbeat_time: Some(row.last_heartbeat_time),
+            work_pool_id: Some(row.work_pool_id),
+            heartbeat_interval_seconds: Some(row.heartbeat_interval_seconds),
+            status: Some(row.status),
+        }
+    }
+}
+
+/// Calls the macro `$m` (a `macro_rules!` in scope at the call) once with every table whose
+/// primary key is `id` and its three models, in schema order:
+/// `$m! { agent => Agent, NewAgent, AgentChangeset; … }`. The per-table data access of
+/// [`crate::access`] is implemented from this list, so no table can be left out.
+#[macro_export]
+macro_rules! for_each_table {
+    ($m:ident) => {
+        $m! {
+            agent => Agent, NewAgent, AgentChangeset;
+            artifact => Artifact, NewArtifact, ArtifactChangeset;
+            artifact_collection => ArtifactCollection, NewArtifactCollection, ArtifactCollectionChangeset;
+            automation => Automation, NewAutomation, AutomationChangeset;
+            automation_bucket => AutomationBucket, NewAutomationBucket, AutomationBucketChangeset;
+            automation_event_follower => AutomationEventFollower, NewAutomationEventFollower, AutomationEventFollowerChangeset;
+            automation_held_event => AutomationHeldEvent, NewAutomationHeldEvent, AutomationHeldEventChangeset;
+            automation_related_resource => AutomationRelatedResource, NewAutomationRelatedResource, AutomationRelatedResourceChangeset;
+            block_document => BlockDocument, NewBlockDocument, BlockDocumentChangeset;
+            block_document_reference => BlockDocumentReference, NewBlockDocumentReference, BlockDocumentReferenceChangeset;
+            block_schema => BlockSchema, NewBlockSchema, BlockSchemaChangeset;
+            block_schema_reference => BlockSchemaReference, NewBlockSchemaReference, BlockSchemaReferenceChangeset;
+            block_type => BlockType, NewBlockType, BlockTypeChangeset;
+            composite_trigger_child_firing => CompositeTriggerChildFiring, NewCompositeTriggerChildFiring, CompositeTriggerChildFiringChangeset;
+            concurrency_limit => ConcurrencyLimit, NewConcurrencyLimit, ConcurrencyLimitChangeset;
+            concurrency_limit_v2 => ConcurrencyLimitV2, NewConcurrencyLimitV2, ConcurrencyLimitV2Changeset;
+            configuration => Configuration, NewConfiguration, ConfigurationChangeset;
+            csrf_token => CsrfToken, NewCsrfToken, CsrfTokenChangeset;
+            deployment => Deployment, NewDeployment, DeploymentChangeset;
+            deployment_schedule => DeploymentSchedule, NewDeploymentSchedule, DeploymentScheduleChangeset;
+            deployment_version => DeploymentVersion, NewDeploymentVersion, DeploymentVersionChangeset;
+            event_resources => EventResource, NewEventResource, EventResourceChangeset;
+            events => Event, NewEvent, EventChangeset;
+            flow => Flow, NewFlow, FlowChangeset;
+            flow_run => FlowRun, NewFlowRun, FlowRunChangeset;
+            flow_run_input => FlowRunInput, NewFlowRunInput, FlowRunInputChangeset;
+            flow_run_state => FlowRunState, NewFlowRunState, FlowRunStateChangeset;
+            log => Log, NewLog, LogChangeset;
+            saved_search => SavedSearch, NewSavedSearch, SavedSearchChangeset;
+            task_run => TaskRun, NewTaskRun, TaskRunChangeset;
+            task_run_state => TaskRunState, NewTaskRunState, TaskRunStateChangeset;
+            task_run_state_cache => TaskRunStateCache, NewTaskRunStateCache, TaskRunStateCacheChangeset;
+            variable => Variable, NewVariable, VariableChangeset;
+            work_pool => WorkPool, NewWorkPool, WorkPoolChangeset;
+            work_queue => WorkQueue, NewWorkQueue, WorkQueueChangeset;
+            worker => Worker, NewWorker, WorkerChangeset;
+        }
+    };
 }

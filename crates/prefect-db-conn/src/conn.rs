@@ -1,8 +1,8 @@
 //! Connections: the pooled connection a caller checks out, the borrowed [`Conn`] that queries
 //! run on, and transactions with Prefect's semantics on each dialect.
 
-use crate::error::DbError;
-use crate::url::Dialect;
+use crate::Dialect;
+use diesel::result::Error;
 #[cfg(feature = "sqlite")]
 use crate::sqlite_runtime::{LockState, MayWait, NoWait};
 #[cfg(feature = "sqlite")]
@@ -66,7 +66,7 @@ impl Conn<'_> {
     pub async fn transaction<R, E, F>(&mut self, mode: TxMode, body: F) -> Result<R, E>
     where
         F: for<'c> AsyncFnOnce(&mut Conn<'c>) -> Result<R, E>,
-        E: From<DbError>,
+        E: From<Error>,
     {
         self.begin(mode).await.map_err(E::from)?;
         match body(&mut self.reborrow()).await {
@@ -85,14 +85,14 @@ impl Conn<'_> {
         }
     }
 
-    async fn begin(&mut self, mode: TxMode) -> Result<(), DbError> {
+    async fn begin(&mut self, mode: TxMode) -> Result<(), Error> {
         match self {
             #[cfg(feature = "postgres")]
             Conn::Postgres(c) => {
                 let _ = mode;
                 <diesel_async::AnsiTransactionManager as diesel_async::TransactionManager<AsyncPgConnection>>::begin_transaction(c)
                     .await
-                    .map_err(DbError::from)
+                    
             }
             #[cfg(feature = "sqlite")]
             Conn::Sqlite(c) => match mode {
@@ -120,7 +120,7 @@ impl Conn<'_> {
         }
     }
 
-    async fn commit(&mut self) -> Result<(), DbError> {
+    async fn commit(&mut self) -> Result<(), Error> {
         match self {
             #[cfg(feature = "postgres")]
             Conn::Postgres(c) => commit_with(&mut **c).await,
@@ -129,7 +129,7 @@ impl Conn<'_> {
         }
     }
 
-    async fn rollback(&mut self) -> Result<(), DbError> {
+    async fn rollback(&mut self) -> Result<(), Error> {
         match self {
             #[cfg(feature = "postgres")]
             Conn::Postgres(c) => rollback_with(&mut **c).await,
@@ -139,13 +139,13 @@ impl Conn<'_> {
     }
 
     /// Executes SQL text of one or more statements without results.
-    pub async fn batch_execute(&mut self, sql: &str) -> Result<(), DbError> {
+    pub async fn batch_execute(&mut self, sql: &str) -> Result<(), Error> {
         use diesel_async::SimpleAsyncConnection;
         match self {
             #[cfg(feature = "postgres")]
-            Conn::Postgres(c) => c.batch_execute(sql).await.map_err(DbError::from),
+            Conn::Postgres(c) => c.batch_execute(sql).await,
             #[cfg(feature = "sqlite")]
-            Conn::Sqlite(c) => c.batch_execute(sql).await.map_err(DbError::from),
+            Conn::Sqlite(c) => c.batch_execute(sql).await,
         }
     }
 }
@@ -156,8 +156,8 @@ impl Conn<'_> {
 async fn sqlite_step<S: Send + 'static>(
     c: &mut SqliteConnection,
     step: impl FnOnce(&mut diesel::SqliteConnection) -> diesel::QueryResult<S> + Send + 'static,
-) -> Result<S, DbError> {
-    c.spawn_blocking(step).await.map_err(DbError::from)
+) -> Result<S, Error> {
+    c.spawn_blocking(step).await
 }
 
 /// COMMIT or ROLLBACK: inline while the write lock is held, and the lock is free afterwards.
@@ -165,7 +165,7 @@ async fn sqlite_step<S: Send + 'static>(
 async fn sqlite_end(
     c: &mut SqliteConnection,
     end: fn(&mut diesel::SqliteConnection) -> diesel::QueryResult<()>,
-) -> Result<(), DbError> {
+) -> Result<(), Error> {
     sqlite_step(c, move |inner| {
         end(inner)?;
         Ok(MayWait(LockState::Free))
@@ -209,15 +209,15 @@ fn try_begin_immediate(inner: &mut diesel::SqliteConnection) -> diesel::QueryRes
 }
 
 #[cfg(feature = "postgres")]
-async fn commit_with<C: diesel_async::AsyncConnection>(c: &mut C) -> Result<(), DbError> {
+async fn commit_with<C: diesel_async::AsyncConnection>(c: &mut C) -> Result<(), Error> {
     use diesel_async::TransactionManager;
-    C::TransactionManager::commit_transaction(c).await.map_err(DbError::from)
+    C::TransactionManager::commit_transaction(c).await
 }
 
 #[cfg(feature = "postgres")]
-async fn rollback_with<C: diesel_async::AsyncConnection>(c: &mut C) -> Result<(), DbError> {
+async fn rollback_with<C: diesel_async::AsyncConnection>(c: &mut C) -> Result<(), Error> {
     use diesel_async::TransactionManager;
-    C::TransactionManager::rollback_transaction(c).await.map_err(DbError::from)
+    C::TransactionManager::rollback_transaction(c).await
 }
 
 /// What a transaction is for (Prefect's `with_for_update`).
@@ -230,11 +230,32 @@ pub enum TxMode {
     Write,
 }
 
-/// Runs the same body once per backend, type-checked against each: inside, `$c` is
-/// `&mut AsyncPgConnection` or `&mut SqliteConnection`.
+/// The escape hatch for custom diesel queries: runs one query body against whichever backend
+/// `$conn` holds, type-checked against each backend separately.
 ///
-/// ```text
-/// let n: i64 = dispatch!(conn, |c| flow::table.count().get_result(c).await)?;
+/// The typed data access of `prefect-db-interface` (`get`, `insert`, `update`, `delete`, the
+/// upserts and the read API) covers what a server usually needs without this macro; reach for it
+/// when a query is not there.
+///
+/// What it expands to, stated plainly: `dispatch!(conn, |c| body)` is a `match` on `conn` with
+/// one arm per compiled backend, and `body` is pasted into each arm with `c` bound to
+/// `&mut AsyncPgConnection` or `&mut SqliteConnection`. So:
+/// - it looks like a closure but is not one: `?` and `return` inside `body` leave the
+///   *enclosing* function, and `body` may borrow and move from the surrounding scope as any
+///   block may;
+/// - `conn` (a `&mut Conn<'_>` or `Conn<'_>`) is evaluated once, and `body` runs once, on the
+///   one backend the connection belongs to;
+/// - `body` is compiled once per backend, so everything in it (column types, bound values,
+///   decoded types) must exist for both; values of Prefect's portable types are bound with
+///   `prefect_orm::types::Val` there.
+///
+/// ```
+/// use diesel_async::RunQueryDsl;
+/// use prefect_db_conn::{Conn, dispatch};
+///
+/// async fn rows_in_log(conn: &mut Conn<'_>) -> diesel::QueryResult<usize> {
+///     dispatch!(conn, |c| diesel::sql_query("SELECT 1 FROM log").execute(c).await)
+/// }
 /// ```
 ///
 /// The arms follow this crate's features (the macro is defined once per feature set), so a
