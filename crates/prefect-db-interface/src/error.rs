@@ -162,6 +162,15 @@ impl Error {
             D::NotFound => Error::NotFound { table: table.unwrap_or("row"), key: "(query)".to_owned() },
             D::DatabaseError(kind, info) => {
                 let message = info.message().to_owned();
+                // SQLite reports some constraint failures without their extended code: the
+                // message says which.
+                let kind = match kind {
+                    K::Unknown if message.starts_with("FOREIGN KEY constraint failed") => K::ForeignKeyViolation,
+                    K::Unknown if message.starts_with("UNIQUE constraint failed") => K::UniqueViolation,
+                    K::Unknown if message.starts_with("NOT NULL constraint failed") => K::NotNullViolation,
+                    K::Unknown if message.starts_with("CHECK constraint failed") => K::CheckViolation,
+                    other => other,
+                };
                 let table_name = info.table_name().map(str::to_owned).or_else(|| table.map(str::to_owned));
                 let constraint = info.constraint_name().map(str::to_owned);
                 let column = info.column_name().map(str::to_owned);

@@ -1,7 +1,9 @@
 //! Integration tests of `prefect-db-interface`, compiled as one test binary (one link instead of one per file).
 
+mod access;
 mod copy;
 mod interface;
 mod real_data;
+mod semantics;
 mod migrate;
 mod overrides;

@@ -31,8 +31,9 @@ pub enum OnConflict {
     #[default]
     Fail,
     /// `ON CONFLICT (<Prefect's upsert columns>) DO NOTHING`: rows that conflict are skipped and
-    /// are not returned. Tables without upsert columns in Prefect's ORM configuration use their
-    /// primary key.
+    /// are not returned. Tables without upsert columns in Prefect's ORM configuration use the
+    /// columns Prefect's models upsert them on (`worker`: `work_pool_id, name`; `csrf_token`:
+    /// `client`), else their primary key.
     DoNothing,
     /// `ON CONFLICT (<Prefect's upsert columns>) DO UPDATE SET col = excluded.col, …, updated =
     /// <now>`: a row that conflicts updates the listed columns of the existing row from the

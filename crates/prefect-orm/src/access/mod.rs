@@ -7,7 +7,8 @@
 //!   [`Record::update`], [`Record::delete`], [`Record::delete_many`];
 //! - [`NewRecord`] on its insert model (`NewFlowRun`): [`NewRecord::insert_rows`] and
 //!   [`NewRecord::insert_rows_returning_ids`], with an [`OnConflict`] policy on Prefect's
-//!   conflict target for the table ([`crate::orm_config`]; the primary key elsewhere);
+//!   conflict target for the table ([`crate::orm_config`]; `worker`: `(work_pool_id, name)` and
+//!   `csrf_token`: `(client)` as Prefect's models upsert them; the primary key elsewhere);
 //! - [`RecordChangeset`] on its changeset (`FlowRunChangeset`), which names the row it updates.
 //!
 //! The implementations are generated from the list of tables the models were generated from
@@ -166,7 +167,8 @@ pub trait RecordChangeset: Send + 'static {
 }
 
 /// The conflict target of a table's upserts: Prefect's upsert columns from the ORM
-/// configuration, else the primary key. (A typed tuple for diesel, and the names for SQL text.)
+/// configuration, the columns Prefect's models upsert `worker` and `csrf_token` on, else the
+/// primary key. (A typed tuple for diesel, and the names for SQL text.)
 macro_rules! conflict_target {
     (flow) => {
         ($crate::orm_config::FLOW_UPSERT_COLUMNS, $crate::orm_config::FLOW_UPSERT.columns)
@@ -197,6 +199,14 @@ macro_rules! conflict_target {
     };
     (saved_search) => {
         ($crate::orm_config::SAVED_SEARCH_UPSERT_COLUMNS, $crate::orm_config::SAVED_SEARCH_UPSERT.columns)
+    };
+    // Not in the ORM configuration, but the conflict targets of Prefect's own upserts of these
+    // tables (`models/workers.py:worker_heartbeat`, `models/csrf_token.py`).
+    (worker) => {
+        (($crate::schema::worker::work_pool_id, $crate::schema::worker::name), &["work_pool_id", "name"])
+    };
+    (csrf_token) => {
+        ($crate::schema::csrf_token::client, &["client"])
     };
     ($table:ident) => {
         ($crate::schema::$table::id, &["id"])
