@@ -1,9 +1,10 @@
 //! `cargo xtask tidy`: the architecture invariants, checked. The same checks run as tests of
 //! this crate, so `cargo test` enforces them.
 //!
-//! - Dependency edges: the ORM crate knows nothing of pools, settings or figment; the settings
-//!   crate knows nothing of the schema, models or queries; the query components know nothing of
-//!   figment directly.
+//! - Dependency edges: the connection vocabulary knows nothing of settings, pools, the schema or
+//!   the queries; the ORM crate knows nothing of pools, settings or figment; the settings crate
+//!   knows nothing of the schema, models or queries; the query components know nothing of the
+//!   interface.
 //! - Only `prefect-db-config` reads the environment (test tooling excepted).
 //! - Every library crate's `lib.rs` opens with a `//!` doc of its one job.
 
@@ -13,6 +14,10 @@ use std::process::Command;
 
 /// (crate, dependencies it must not have, even indirectly, in normal builds)
 const FORBIDDEN: &[(&str, &[&str])] = &[
+    (
+        "prefect-db-conn",
+        &["deadpool", "figment", "prefect-db-config", "prefect-orm", "prefect-query-components", "prefect-db-interface"],
+    ),
     ("prefect-orm", &["deadpool", "figment", "prefect-db-config", "prefect-query-components", "prefect-db-interface"]),
     ("prefect-db-config", &["prefect-orm", "prefect-query-components", "prefect-db-interface"]),
     ("prefect-query-components", &["prefect-db-interface"]),

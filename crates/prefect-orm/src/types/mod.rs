@@ -66,12 +66,16 @@ pub struct PJsonb;
 #[cfg_attr(feature = "sqlite", diesel(sqlite_type(name = "Text")))]
 pub struct PJson;
 
-/// A Rust value bound as a portable SQL type: `flow::id.eq(Val(id))`.
+/// A Rust value bound as a portable SQL type: `flow::id.eq(Val(id))`, and decoded from one:
+/// `.first::<Val<Uuid>>(c)`.
 ///
 /// diesel's coherence rules forbid `AsExpression` for foreign types such as `uuid::Uuid` or
 /// `DateTime<Utc>` outside diesel itself, so values are bound through this wrapper (the models
-/// use it through `#[diesel(serialize_as = Val<T>)]`). Row decoding needs no wrapper: diesel
-/// decodes any type that has a `FromSql` implementation for the column's SQL type.
+/// use it through `#[diesel(serialize_as = Val<T>)]`). Decoding a single column of a portable
+/// type goes through it too (the models use `#[diesel(deserialize_as = Val<T>)]`; see
+/// `crate::models`): diesel decodes `Uuid` and `TimeDelta` only when its PostgreSQL backend is
+/// compiled. Server code meets neither: the data access of [`crate::access`] takes and returns
+/// plain values; only custom diesel queries written with `dispatch!` use `Val`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Val<T>(pub T);
 
