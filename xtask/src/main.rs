@@ -10,12 +10,15 @@
 //! - `tidy`: check the architecture invariants (also run as a test of this crate).
 //! - `bench [--dialect D] [--workload W1,..|copy] [--reps N]`: time the layer against the driver
 //!   floor (release build of `prefect-db-bench`, one process per run).
+//! - `read-api --cases FILE --url URL --out FILE [--compare EXPECTED]`: answer a case file of
+//!   Prefect read-API requests through the layer's read API (and compare with expected answers).
 //! - `codegen [--check]`: regenerate `prefect-orm`'s schema and models from the PostgreSQL
 //!   migrations; with `--check`, fail if the committed files are stale.
 
 mod bench;
 mod codegen;
 mod migrate;
+mod read_api;
 mod test_all;
 mod tidy;
 
@@ -33,6 +36,9 @@ commands:
                       time each workload through the layer and through the driver floor
                       (release build; default W1..W6, 3 reps, both dialects; `copy`, about a
                       minute, runs only when named)
+  read-api --cases FILE --url URL --out FILE [--compare EXPECTED]
+                      answer a case file (golden read-API format) through the read API,
+                      write the answers, and compare them with EXPECTED's (golden rules)
   codegen [--check]   generate crates/prefect-orm/src/{schema.rs,models/generated.rs} from
                       migrations/postgresql/*/up.sql; --check fails if they are out of date";
 
@@ -65,6 +71,7 @@ fn run() -> Result<()> {
         }
         "bench" => bench::run(rest),
         "migrate" => migrate::run(rest),
+        "read-api" => read_api::run(rest),
         "test-all-dialects" => test_all::run(rest),
         "tidy" => tidy::run(),
         "help" | "-h" | "--help" => {

@@ -54,5 +54,8 @@ pub(crate) async fn connect(config: &DatabaseConfig) -> Result<SqliteConnection,
     for pragma in pragma_statements(config) {
         conn.batch_execute(&pragma).await.map_err(ConnectionError::CouldntSetupConfiguration)?;
     }
+    conn.spawn_blocking(|c| prefect_db_conn::conn::register_sqlite_functions(c))
+        .await
+        .map_err(ConnectionError::CouldntSetupConfiguration)?;
     Ok(conn)
 }

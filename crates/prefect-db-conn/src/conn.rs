@@ -304,3 +304,26 @@ macro_rules! dispatch {
         }
     };
 }
+
+/// The SQL function every SQLite connection of the layer has: `lower` with Unicode case folding
+/// (SQLite's own `lower` folds ASCII only), so case-insensitive matching means the same on both
+/// dialects.
+pub const SQLITE_UNICODE_LOWER: &str = "prefect_lower";
+
+/// Lower case as PostgreSQL's `lower()` gives it under a UTF-8 locale: each character mapped on
+/// its own (no context rules).
+pub fn unicode_lower(s: &str) -> String {
+    s.chars().flat_map(char::to_lowercase).collect()
+}
+
+/// Registers the layer's SQL functions ([`SQLITE_UNICODE_LOWER`]) on an SQLite connection; the
+/// pools do it for every connection they open.
+#[cfg(feature = "sqlite")]
+pub fn register_sqlite_functions(conn: &mut diesel::SqliteConnection) -> diesel::QueryResult<()> {
+    use diesel::sql_types::{Nullable, Text};
+    conn.register_sql_function::<(Nullable<Text>,), Nullable<Text>, _, _, _>(
+        SQLITE_UNICODE_LOWER,
+        true,
+        |(s,): (Option<String>,)| s.map(|s| unicode_lower(&s)),
+    )
+}

@@ -337,6 +337,7 @@ impl From<QueryError> for Error {
         match e {
             QueryError::Db(db) => Error::from(db),
             QueryError::FlowRunNotFound(id) => Error::not_found("flow_run", id),
+            QueryError::WorkPoolNotFound(name) => Error::not_found("work_pool", name),
             QueryError::UpsertColumn { table, column, reason } => {
                 Error::InvalidInput { field: format!("{table}.{column}"), value: None, reason: format!("cannot be upserted: {reason}") }
             }
@@ -345,6 +346,14 @@ impl From<QueryError> for Error {
             }
             e => Error::internal(e.to_string(), e),
         }
+    }
+}
+
+/// A request body Prefect would refuse: invalid input naming the first location at fault (every
+/// location is in the message).
+impl From<prefect_query_components::read::BodyError> for Error {
+    fn from(e: prefect_query_components::read::BodyError) -> Self {
+        Error::InvalidInput { field: e.field(), value: None, reason: e.to_string() }
     }
 }
 

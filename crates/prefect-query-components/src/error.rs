@@ -13,6 +13,9 @@ pub enum QueryError {
     /// A flow run that the query starts from does not exist (Prefect's `ObjectNotFoundError`).
     #[error("Flow run {0} not found")]
     FlowRunNotFound(Uuid),
+    /// A work pool named in a request does not exist (Prefect's 404 `Work pool "…" not found.`).
+    #[error("Work pool \"{0}\" not found.")]
+    WorkPoolNotFound(String),
     /// The flow run graph has more nodes than allowed (Prefect's `FlowRunGraphTooLarge`).
     #[error("The graph of flow run {flow_run_id} has more than {max_nodes} nodes.")]
     GraphTooLarge {

@@ -119,6 +119,7 @@ pub mod graph;
 pub mod history;
 pub mod json;
 mod load;
+pub mod read;
 pub mod reads;
 mod scheduler;
 mod sql;

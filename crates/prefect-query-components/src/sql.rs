@@ -107,6 +107,94 @@ impl SqlDialect {
         }
     }
 
+    /// The literal `true` or `false` (`1`/`0` on SQLite).
+    pub(crate) fn lit_bool(self, b: bool) -> &'static str {
+        match (self.0, b) {
+            (Dialect::Postgres, true) => "true",
+            (Dialect::Postgres, false) => "false",
+            (Dialect::Sqlite, true) => "1",
+            (Dialect::Sqlite, false) => "0",
+        }
+    }
+
+    /// `expr IS true` / `IS false` (`IS 1` / `IS 0` on SQLite).
+    pub(crate) fn is_bool(self, expr: &str, b: bool) -> String {
+        format!("({expr} IS {})", self.lit_bool(b))
+    }
+
+    /// Case-insensitive `LIKE` with PostgreSQL's meaning on both dialects: `ILIKE` (Unicode
+    /// case folding under a UTF-8 database, `\` the escape character); on SQLite both sides are
+    /// lowered by the connection's Unicode `prefect_lower` (SQLite's own folds ASCII only).
+    pub(crate) fn ilike(self, expr: &str, pattern: &str) -> String {
+        match self.0 {
+            Dialect::Postgres => format!("({expr} ILIKE {pattern})"),
+            Dialect::Sqlite => {
+                let lower = prefect_db_config::conn::SQLITE_UNICODE_LOWER;
+                format!("({lower}({expr}) LIKE {lower}({pattern}) ESCAPE '\\')")
+            }
+        }
+    }
+
+    /// `lower(expr)` with Unicode case folding on both dialects.
+    pub(crate) fn lower(self, expr: &str) -> String {
+        match self.0 {
+            Dialect::Postgres => format!("lower({expr})"),
+            Dialect::Sqlite => format!("{}({expr})", prefect_db_config::conn::SQLITE_UNICODE_LOWER),
+        }
+    }
+
+    /// Whether the JSON array `expr` holds every one of the strings `values` (placeholders).
+    pub(crate) fn json_has_all(self, expr: &str, values: &str) -> String {
+        match self.0 {
+            Dialect::Postgres => format!("({expr} ?& CAST(ARRAY[{values}] AS TEXT[]))"),
+            Dialect::Sqlite => format!(
+                "((SELECT count(DISTINCT a.value) FROM json_each({expr}) a JOIN json_each(json_array({values})) b \
+                 ON a.value = b.value) >= (SELECT count(DISTINCT b.value) FROM json_each(json_array({values})) b))"
+            ),
+        }
+    }
+
+    /// Whether the JSON array `expr` holds at least one of the strings `values` (placeholders).
+    pub(crate) fn json_has_any(self, expr: &str, values: &str) -> String {
+        match self.0 {
+            Dialect::Postgres => format!("({expr} ?| CAST(ARRAY[{values}] AS TEXT[]))"),
+            Dialect::Sqlite => format!(
+                "(EXISTS (SELECT 1 FROM json_each({expr}) a, json_each(json_array({values})) b WHERE a.value = b.value))"
+            ),
+        }
+    }
+
+    /// Whether the JSON column `expr` is (or is not) the empty list `[]`.
+    pub(crate) fn json_is_empty_list(self, expr: &str, empty: bool) -> String {
+        let op = if empty { "=" } else { "!=" };
+        match self.0 {
+            Dialect::Postgres => format!("({expr} {op} CAST('[]' AS jsonb))"),
+            Dialect::Sqlite => format!("({expr} {op} '[]')"),
+        }
+    }
+
+    /// One `ORDER BY` term with PostgreSQL's NULL placement on both dialects: NULLs after every
+    /// value ascending, before every value descending (SQLite's default is the opposite).
+    pub(crate) fn order_term(self, expr: &str, asc: bool) -> String {
+        match (self.0, asc) {
+            (Dialect::Postgres, true) => format!("{expr} ASC"),
+            (Dialect::Postgres, false) => format!("{expr} DESC"),
+            (Dialect::Sqlite, true) => format!("{expr} ASC NULLS LAST"),
+            (Dialect::Sqlite, false) => format!("{expr} DESC NULLS FIRST"),
+        }
+    }
+
+    /// A timestamp or interval column as whole microseconds since the epoch (an interval: its
+    /// length), exact on both dialects (SQLite stores both as text).
+    pub(crate) fn micros(self, expr: &str) -> String {
+        match self.0 {
+            Dialect::Postgres => format!("CAST(floor(EXTRACT(EPOCH FROM {expr}) * 1000000) AS BIGINT)"),
+            Dialect::Sqlite => format!(
+                "(CAST(strftime('%s', substr({expr}, 1, 19)) AS INTEGER) * 1000000 + CAST(substr({expr}, 21, 6) AS INTEGER))"
+            ),
+        }
+    }
+
     /// The row-locking clause of a worker poll: PostgreSQL locks the candidate runs and skips
     /// those another poller holds; SQLite has no row locks (writers are serialised).
     pub(crate) fn skip_locked(self, alias: &str) -> String {
@@ -134,6 +222,8 @@ pub(crate) enum Bind {
     Time(chrono::DateTime<chrono::Utc>),
     /// A 64-bit integer.
     Int(i64),
+    /// Text.
+    Text(String),
 }
 
 /// Collects bind values and hands out their numbered placeholders.
@@ -173,8 +263,10 @@ where
     DB: diesel::backend::Backend
         + diesel::sql_types::HasSqlType<prefect_orm::types::PUuid>
         + diesel::sql_types::HasSqlType<prefect_orm::types::PTimestamp>
-        + diesel::sql_types::HasSqlType<diesel::sql_types::BigInt>,
+        + diesel::sql_types::HasSqlType<diesel::sql_types::BigInt>
+        + diesel::sql_types::HasSqlType<diesel::sql_types::Text>,
     prefect_orm::types::Val<uuid::Uuid>: diesel::serialize::ToSql<prefect_orm::types::PUuid, DB>,
+    String: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
     prefect_orm::types::Val<chrono::DateTime<chrono::Utc>>:
         diesel::serialize::ToSql<prefect_orm::types::PTimestamp, DB>,
     i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
@@ -185,6 +277,7 @@ where
             Bind::Uuid(u) => query.bind::<PUuid, _>(Val(u)),
             Bind::Time(t) => query.bind::<PTimestamp, _>(Val(t)),
             Bind::Int(n) => query.bind::<diesel::sql_types::BigInt, _>(n),
+            Bind::Text(t) => query.bind::<diesel::sql_types::Text, _>(t),
         };
     }
     query
