@@ -385,3 +385,80 @@ fn compare_history(exp: &Value, act: &Value) -> Option<String> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every public golden case, answered through the read API on both dialects, compared with
+    //! Prefect 3.9.1's PostgreSQL answers with the golden rules.
+
+    use super::*;
+    use prefect_db_interface::config::Dialect;
+    use prefect_db_interface::copy::{CopyOptions, copy_database};
+    use prefect_db_interface::migrate::{self, UpgradeTarget};
+    use prefect_db_test::{TestDatabase, TestResult, conformance};
+    use std::io::Read as _;
+    use std::path::Path;
+
+    fn fixture(name: &str) -> Result<Vec<u8>> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/read-api").join(name);
+        let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let mut bytes = Vec::new();
+        flate2::read::GzDecoder::new(file).read_to_end(&mut bytes).with_context(|| format!("decompressing {}", path.display()))?;
+        Ok(bytes)
+    }
+
+    /// The dataset as Prefect wrote it (SQLite).
+    async fn sqlite_dataset() -> Result<TestDatabase> {
+        let db = TestDatabase::empty(Dialect::Sqlite).await?;
+        let path = db.sqlite_path().context("not a file")?;
+        std::fs::write(path, fixture("dataset-sqlite.db.gz")?)?;
+        Ok(db)
+    }
+
+    async fn golden_read_api(dialect: Dialect) -> TestResult {
+        let expected: Value = serde_json::from_slice(&fixture("cases-postgres.json.gz")?)?;
+        let source = sqlite_dataset().await?;
+        let db = match dialect {
+            Dialect::Sqlite => source,
+            Dialect::Postgres => {
+                let target = TestDatabase::empty(Dialect::Postgres).await?;
+                migrate::upgrade(&target.config(), UpgradeTarget::Latest).await?;
+                let report = copy_database(&source.config(), &target.config(), &CopyOptions::default(), &mut |_| Ok(())).await?;
+                assert!(report.rows > 8_000, "the dataset was copied: {} rows", report.rows);
+                target
+            }
+        };
+        let interface = prefect_db_interface::database_for(&db.config())?;
+        let answered = answer_cases(&interface, &expected).await?;
+        let report = compare(&expected, &answered);
+        println!("{}", report.render());
+        assert_eq!(report.per_endpoint.values().map(|(_, t)| t).sum::<usize>(), 464, "every public case");
+        assert!(report.differences.is_empty(), "{} case(s) differ from Prefect's answers:\n{}", report.differences.len(), report.render());
+        Ok(())
+    }
+
+    conformance!(golden_read_api);
+
+    #[test]
+    fn comparison_rules_accept_ties_and_refuse_differences() {
+        let expected = json!({"cases": [
+            {"id": "a", "endpoint": "/api/flows/filter", "body": {}, "status": 200,
+             "answer": {"ids": ["1", "2", "3"], "ties": [{"at": [0, 2], "key": "x"}]}},
+            {"id": "b", "endpoint": "/api/flows/count", "body": {}, "status": 200, "answer": {"count": 3}},
+            {"id": "c", "endpoint": "/api/flow_runs/history", "body": {}, "status": 200,
+             "answer": {"buckets": [["s", "e", [["COMPLETED", "Completed", 2, 10.0, null]]]]}},
+        ]});
+        let same = json!({"cases": [
+            {"id": "a", "status": 200, "answer": {"ids": ["2", "1", "3"]}},
+            {"id": "b", "status": 200, "answer": {"count": 3}},
+            {"id": "c", "status": 200, "answer": {"buckets": [["s", "e", [["COMPLETED", "Completed", 2, 10.005, 99.0]]]]}},
+        ]});
+        assert!(compare(&expected, &same).differences.is_empty(), "ties are a multiset; sums within 0.01 s; null not checked");
+        let different = json!({"cases": [
+            {"id": "a", "status": 200, "answer": {"ids": ["1", "3", "2"]}},
+            {"id": "b", "status": 200, "answer": {"count": 4}},
+            {"id": "c", "status": 200, "answer": {"buckets": [["s", "e", [["COMPLETED", "Completed", 2, 10.5, 0.0]]]]}},
+        ]});
+        assert_eq!(compare(&expected, &different).differences.len(), 3);
+    }
+}
