@@ -43,3 +43,4 @@ pub use interface::{
 pub use prefect_db_config as config;
 pub use prefect_orm as orm;
 pub use prefect_query_components as queries;
+pub use prefect_query_components::read;

@@ -2,7 +2,8 @@
 //! [`Database`] handle and how to get it, transactions ([`TxMode`], [`Conn`]), the typed data
 //! access ([`DataAccess`]) and its error ([`Error`], [`ErrorKind`]), every model
 //! (`FlowRun`, `NewFlowRun`, `FlowRunChangeset`, …) and enum (`StateType`, …), the schema
-//! (as `schema`, for custom diesel queries), the query components, and the value types the
+//! (as `schema`, for custom diesel queries), the query components and Prefect's read API
+//! (`read`, `Read`, `Endpoint`), and the value types the
 //! models use (`Uuid`, `DateTime`, `Utc`, `TimeDelta`).
 //!
 //! ```
@@ -30,4 +31,5 @@ pub use prefect_orm::types::{
     DeploymentStatus, StateType, WorkPoolStatus, WorkQueueStatus, WorkerStatus,
 };
 pub use prefect_query_components::QueryComponents;
+pub use prefect_query_components::read::{self, Endpoint, HistoryRead, Read};
 pub use uuid::Uuid;

@@ -1,6 +1,7 @@
 //! Tier 2 of the Prefect database layer: the dialect-specific queries of a Prefect server
-//! (upserts, worker polling, run history, flow run graph, configuration cache), with one meaning
-//! on PostgreSQL and SQLite. Queries run on tier 1's `Conn` over tier 3's schema and models.
+//! (upserts, worker polling, run history, flow run graph, configuration cache) and Prefect's read
+//! API (filters, sorts, pagination, counts, history: [`read`]), with one meaning on PostgreSQL and
+//! SQLite. Queries run on tier 1's `Conn` over tier 3's schema and models.
 //!
 //! This crate knows nothing of settings, the environment or how pools are built.
 //!
@@ -78,7 +79,9 @@
 //!   timestamps before the start (Prefect's SQLite version rounds the seconds to milliseconds,
 //!   moving a run at `…59.999999` into the next bucket and losing runs at the range end).
 //! - The run history returns every bucket (empty ones included) with its states ordered by
-//!   state type, then name. It takes no flow, task-run or deployment filters yet.
+//!   state type, then name. [`QueryComponents::run_history`] counts every run;
+//!   [`QueryComponents::flow_run_history`] and [`QueryComponents::task_run_history`] take
+//!   Prefect's filters and add the sums (the read API, [`read`]).
 //!
 //! Upserts ([`OnConflict::DoUpdate`]):
 //! - The listed columns are set from `excluded` and `updated` is set to one timestamp taken
@@ -250,6 +253,28 @@ impl QueryComponents {
         limit: i64,
     ) -> QueryResult<Vec<prefect_orm::models::FlowRun>> {
         reads::read_work_queue_flow_runs(conn, work_queue_id, state_types, limit).await
+    }
+
+    /// Prefect 3.9.1's `/flow_runs/history`: the runs per bucket, state type and name, with
+    /// the sums of their estimated run time and lateness, over the runs the request's filters
+    /// select (flows, flow runs, task runs, deployments, work pools, work queues); see
+    /// [`read::flow_run_history`].
+    pub async fn flow_run_history(
+        &self,
+        conn: &mut Conn<'_>,
+        request: &read::HistoryRead,
+    ) -> QueryResult<Vec<read::HistoryBucket>> {
+        read::flow_run_history(conn, request).await
+    }
+
+    /// Prefect 3.9.1's `/task_runs/history` (filters: flows, flow runs, task runs,
+    /// deployments); see [`read::task_run_history`].
+    pub async fn task_run_history(
+        &self,
+        conn: &mut Conn<'_>,
+        request: &read::HistoryRead,
+    ) -> QueryResult<Vec<read::HistoryBucket>> {
+        read::task_run_history(conn, request).await
     }
 
     /// `make_timestamp_intervals(start, end, interval)`: see [`history::make_timestamp_intervals`].

@@ -3,6 +3,7 @@
 mod access;
 mod copy;
 mod interface;
+mod read_api;
 mod real_data;
 mod semantics;
 mod migrate;
