@@ -135,10 +135,10 @@ async fn transition(
     cs.end_time = Some(end);
     cs.run_count = Some(run_count);
     cs.total_run_time = Some(end.map(|e| e - start).unwrap_or_default());
+    // A transition answers with neither row: written without reading them back.
     db.transaction(TxMode::Write, async |tx| {
-        tx.insert(row).await?;
-        tx.update(task, cs).await?;
-        Ok(())
+        tx.insert_many_ids(vec![row]).await?;
+        tx.update_no_return(task, cs).await
     })
     .await?;
     Ok(())

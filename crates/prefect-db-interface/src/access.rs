@@ -70,6 +70,11 @@ pub trait DataAccess {
     /// row with this id and returns the updated row; [`Error::NotFound`] when there is none.
     fn update<C: RecordChangeset>(&mut self, id: Uuid, changes: C) -> impl Future<Output = Result<C::Record, Error>> + Send;
 
+    /// As [`DataAccess::update`] without reading the row back (one `UPDATE`, nothing decoded):
+    /// for writes that do not answer with the row, such as Prefect's `PATCH` endpoints (204).
+    /// [`Error::NotFound`] when there is no such row.
+    fn update_no_return<C: RecordChangeset>(&mut self, id: Uuid, changes: C) -> impl Future<Output = Result<(), Error>> + Send;
+
     /// Deletes the row with this id (rows that depend on it follow the schema's foreign keys);
     /// [`Error::NotFound`] when there is none.
     fn delete<R: Record>(&mut self, id: Uuid) -> impl Future<Output = Result<(), Error>> + Send;
@@ -174,6 +179,14 @@ impl DataAccess for Conn<'_> {
 
     async fn update<C: RecordChangeset>(&mut self, id: Uuid, changes: C) -> Result<C::Record, Error> {
         <C::Record as Record>::update(self, id, changes).await?.ok_or_else(|| Error::not_found(C::Record::TABLE, id))
+    }
+
+    async fn update_no_return<C: RecordChangeset>(&mut self, id: Uuid, changes: C) -> Result<(), Error> {
+        if <C::Record as Record>::update_no_return(self, id, changes).await? {
+            Ok(())
+        } else {
+            Err(Error::not_found(C::Record::TABLE, id))
+        }
     }
 
     async fn delete<R: Record>(&mut self, id: Uuid) -> Result<(), Error> {

@@ -5,9 +5,9 @@
 //! 1. insert (all columns written) → the returned row and a read by id equal the row given;
 //! 2. delete → the row is gone;
 //! 3. insert of a minimal row (`New…::new` with other required values, every optional column
-//!    left to its default) with the same id, then an update with the changeset of the full row →
-//!    the returned row and a read equal the full row again, so every column is written by the
-//!    update too.
+//!    left to its default) with the same id, then an update with the changeset of the full row
+//!    (`update_no_return`, and again from the minimal row with `update`) → a read (and the row
+//!    `update` returns) equals the full row again, so every column is written by both updates.
 //!
 //! Parents are filled before children (the three foreign-key cycles are closed by updates), and
 //! at the end every table is emptied with `delete_many` in reverse order. Expected values are
@@ -39,7 +39,7 @@ fn doc(tag: &str) -> serde_json::Value {
 async fn roundtrip<R>(tx: &mut Conn<'_>, sample: R, minimal: R::New) -> Result<(), Error>
 where
     R: Record + Clone + PartialEq + std::fmt::Debug,
-    R::New: From<R> + PartialEq + std::fmt::Debug,
+    R::New: From<R> + PartialEq + Clone + std::fmt::Debug,
     R::Changeset: From<R>,
 {
     let table = R::TABLE;
@@ -57,10 +57,17 @@ where
     if tx.find::<R>(id).await?.is_some() {
         return Err(fail("still there after delete".to_owned()));
     }
-    let bare = tx.insert(minimal).await?;
+    let bare = tx.insert(minimal.clone()).await?;
     if bare == sample || R::New::from(bare.clone()) == R::New::from(sample.clone()) {
         return Err(fail("the minimal row equals the full one: the update would prove nothing".to_owned()));
     }
+    tx.update_no_return(id, R::Changeset::from(sample.clone())).await?;
+    let read: R = tx.get(id).await?;
+    if read != sample {
+        return Err(fail(format!("read after update_no_return\n{read:?}\nfor\n{sample:?}")));
+    }
+    tx.delete::<R>(id).await?;
+    tx.insert(minimal).await?;
     let updated = tx.update(id, R::Changeset::from(sample.clone())).await?;
     if updated != sample {
         return Err(fail(format!("update returned\n{updated:?}\nfor\n{sample:?}")));

@@ -132,7 +132,7 @@ pub(crate) fn hits_row_twice(error: &diesel::result::Error) -> bool {
 
 /// The first id that occurs twice among `ids`.
 pub(crate) fn first_repeated(ids: impl Iterator<Item = Uuid>) -> Option<Uuid> {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = std::collections::HashSet::with_capacity(ids.size_hint().0);
     for id in ids {
         if !seen.insert(id) {
             return Some(id);
@@ -253,7 +253,12 @@ where
     let mut statements: Vec<std::ops::Range<usize>> = Vec::new();
     let mut shape = String::new();
     let mut binds_per_row = 0;
-    for (i, row) in rows.iter().enumerate() {
+    // One row is one statement: no shapes to compare.
+    let single = rows.len() == 1;
+    if single {
+        statements.push(0..1);
+    }
+    for (i, row) in rows.iter().enumerate().filter(|_| !single) {
         let mut qb = diesel::sqlite::SqliteQueryBuilder::new();
         row.to_sql(&mut qb, &diesel::sqlite::Sqlite)?;
         let sql = qb.finish();
@@ -270,18 +275,21 @@ where
             }
         }
     }
+    let updates = matches!(conflict, Some((_, Some(_))));
     let run = |c: &mut diesel::SqliteConnection| -> Result<Vec<U>, BatchError> {
         let mut out: Vec<U> = Vec::with_capacity(rows.len());
         for range in &statements {
             let statement = SqliteRows { table, rows: &rows[range.clone()], conflict, returning };
             out.extend(diesel::RunQueryDsl::load::<U>(statement, c)?);
         }
-        if let Some(twice) = first_repeated(out.iter().map(id_of)) {
-            return Err(BatchError::Twice(twice));
+        // Only an upsert can return one row twice (a plain insert of a repeated key fails).
+        if updates {
+            if let Some(twice) = first_repeated(out.iter().map(id_of)) {
+                return Err(BatchError::Twice(twice));
+            }
         }
         Ok(out)
     };
-    let updates = matches!(conflict, Some((_, Some(_))));
     if statements.len() == 1 && !updates {
         // One statement is atomic by itself: its own error rolls it back. An upsert is checked
         // for rows hit twice after it ran, so it always runs inside the savepoint.

@@ -133,6 +133,10 @@ pub trait Record: Sized + Send + 'static {
     /// unless changed) and returns the updated row; `None` when there is no such row.
     fn update(conn: &mut Conn<'_>, id: Uuid, changes: Self::Changeset) -> impl Future<Output = AccessResult<Option<Self>>> + Send;
 
+    /// Applies `changes` to the row with this id without reading it back (one `UPDATE`, nothing
+    /// decoded); whether there was such a row.
+    fn update_no_return(conn: &mut Conn<'_>, id: Uuid, changes: Self::Changeset) -> impl Future<Output = AccessResult<bool>> + Send;
+
     /// Deletes the row with this id; whether there was one. Rows referencing it follow the
     /// schema's foreign keys (Prefect's `ON DELETE CASCADE` / `SET NULL`).
     fn delete(conn: &mut Conn<'_>, id: Uuid) -> impl Future<Output = AccessResult<bool>> + Send;
@@ -275,6 +279,19 @@ macro_rules! impl_records {
                 .await
                 .optional())
                 .map_err(AccessError::on(Self::TABLE))
+            }
+
+            async fn update_no_return(conn: &mut Conn<'_>, id: Uuid, changes: Self::Changeset) -> AccessResult<bool> {
+                use $crate::schema::$table;
+                use diesel::QueryDsl as _;
+                use diesel_async::RunQueryDsl as _;
+                let n = prefect_db_conn::dispatch!(conn, |c| $crate::prepared::Prepared::new(
+                    diesel::update($table::table.find($crate::types::Val(id))).set(changes)
+                )
+                .execute(c)
+                .await)
+                .map_err(AccessError::on(Self::TABLE))?;
+                Ok(n > 0)
             }
 
             async fn delete(conn: &mut Conn<'_>, id: Uuid) -> AccessResult<bool> {
