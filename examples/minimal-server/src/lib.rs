@@ -1,7 +1,7 @@
 //! A minimal server crate using prefect-db: `/health`, `/ready` (503 while the database does not
 //! answer), flows (`POST /flows`, `GET /flows/{id}`), flow runs (`POST /flow_runs` creates the
-//! flow when missing, `GET`, `PATCH` and `DELETE /flow_runs/{id}`) and variables
-//! (`POST /variables`). Handlers receive the database handle as an extractor and use only the
+//! flow when missing, `GET`, `PATCH` and `DELETE /flow_runs/{id}`, and Prefect's
+//! `POST /flow_runs/filter` body) and variables (`POST /variables`). Handlers receive the database handle as an extractor and use only the
 //! layer's public API; the layer's errors map to 404/409/422/503/500.
 
 use axum::extract::Path;
@@ -20,6 +20,7 @@ pub fn app(db: Database) -> Router {
         .route("/flows", post(create_flow))
         .route("/flows/{id}", get(read_flow))
         .route("/flow_runs", post(create_flow_run))
+        .route("/flow_runs/filter", post(filter_flow_runs))
         .route("/flow_runs/{id}", get(read_flow_run).patch(update_flow_run).delete(delete_flow_run))
         .route("/variables", post(create_variable))
         .with_state(db)
@@ -191,4 +192,12 @@ async fn create_variable(db: Database, Json(body): Json<CreateVariable>) -> ApiR
     row.value = Some(body.value);
     let variable = db.transaction(TxMode::Write, async |tx| tx.create_variable(row).await).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": variable.id, "name": variable.name, "value": variable.value }))))
+}
+
+/// Prefect's `POST /flow_runs/filter`: the body as Prefect's API takes it (filters, sort, limit,
+/// offset); a body Prefect refuses is a 422 naming the field.
+async fn filter_flow_runs(db: Database, Json(body): Json<serde_json::Value>) -> ApiResult<Json<Vec<FlowRunView>>> {
+    let request: Read<read::FlowRunSort> = Read::parse(Endpoint::FlowRunsFilter, &body).map_err(Error::from)?;
+    let runs = db.transaction(TxMode::Read, async |tx| Ok(read::flow_runs(tx, &request).await?)).await?;
+    Ok(Json(runs.into_iter().map(FlowRunView::from).collect()))
 }

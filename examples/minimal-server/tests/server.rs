@@ -131,6 +131,29 @@ async fn updates_and_deletes_a_flow_run(dialect: Dialect) -> TestResult {
 
 conformance!(updates_and_deletes_a_flow_run);
 
+async fn filters_flow_runs_with_prefects_body(dialect: Dialect) -> TestResult {
+    let db = TestDatabase::empty(dialect).await?;
+    let interface = database_for(&db.config())?;
+    interface.create_db().await?;
+    let addr = serve(interface).await?;
+    for (flow, name) in [("etl", "nightly"), ("etl", "hourly"), ("report", "Nightly-Report")] {
+        let body = format!(r#"{{"flow_name": "{flow}", "name": "{name}"}}"#);
+        assert_eq!(request(addr, "POST", "/flow_runs", Some(&body)).await?.0, 200);
+    }
+    let (status, body) = request(addr, "POST", "/flow_runs/filter", Some(r#"{"flow_runs": {"name": {"like_": "NIGHTLY"}}, "sort": "NAME_ASC"}"#)).await?;
+    assert_eq!(status, 200, "{body}");
+    let names: Vec<String> = serde_json::from_str::<Vec<FlowRunView>>(&body)?.into_iter().map(|r| r.name).collect();
+    assert_eq!(names, ["Nightly-Report", "nightly"], "case-insensitive, by name (upper case sorts first)");
+    let (status, body) = request(addr, "POST", "/flow_runs/filter", Some(r#"{"flows": {"name": {"any_": ["report"]}}}"#)).await?;
+    assert_eq!((status, serde_json::from_str::<Vec<FlowRunView>>(&body)?.len()), (200, 1));
+    let (status, body) = request(addr, "POST", "/flow_runs/filter", Some(r#"{"sort": "START_TIME"}"#)).await?;
+    assert_eq!(status, 422, "an unknown sort, as Prefect: {body}");
+    assert!(body.contains("body.sort"), "{body}");
+    Ok(())
+}
+
+conformance!(filters_flow_runs_with_prefects_body);
+
 async fn flows_are_created_once_and_conflicts_are_409(dialect: Dialect) -> TestResult {
     let db = TestDatabase::empty(dialect).await?;
     let interface = database_for(&db.config())?;
