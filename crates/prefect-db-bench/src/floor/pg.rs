@@ -257,7 +257,8 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
         Workload::W3 => {
             let mut cols = STATE_COLUMNS.to_vec();
             cols.push("task_run_id");
-            let insert = db.get(&multi_insert("task_run_state", &cols, 1, d, ""), &[]).await?;
+            // The layer inserts the state returning its id (it answers with neither row).
+            let insert = db.get(&multi_insert("task_run_state", &cols, 1, d, " RETURNING id"), &[]).await?;
             let update = db
                 .get(
                     "UPDATE task_run SET updated = $1, state_id = $2, state_type = $3, state_name = $4, \
@@ -280,7 +281,8 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
                     let start_opt = Some(start);
                     let total = PgInterval(end.map(|e| e - start).unwrap_or_default());
                     db.client.batch_execute("BEGIN").await?;
-                    db.client.execute(&insert, &[&id, &now, &now, &ty, &now, &name, &empty, &task]).await?;
+                    let ids = db.client.query(&insert, &[&id, &now, &now, &ty, &now, &name, &empty, &task]).await?;
+                    std::hint::black_box(ids.first().map(|r| r.try_get::<_, Uuid>(0)).transpose()?);
                     db.client
                         .execute(&update, &[&now, &id, &ty, &name, &now, &start_opt, &end, &one, &total, &task])
                         .await?;
@@ -340,19 +342,30 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
             }
         }
         Workload::W6 => {
+            // The layer's statements: the flow inserted unless its name exists, returned either way.
             let insert = db
-                .get("INSERT INTO flow (id, created, updated, name) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING", &[])
+                .get(
+                    "INSERT INTO flow (id, created, updated, name, tags, labels) VALUES ($1, $2, $3, $4, DEFAULT, $5) \
+                     ON CONFLICT (name) DO NOTHING RETURNING id, created, updated, name, tags, labels",
+                    &[],
+                )
                 .await?;
-            let select = db.get("SELECT flow.id FROM flow WHERE flow.name = $1 LIMIT $2", &[]).await?;
+            let select = db.get("SELECT id, created, updated, name, tags, labels FROM flow WHERE flow.name = $1 LIMIT $2", &[]).await?;
             let one: i64 = 1;
+            let no_labels: Option<serde_json::Value> = None;
             for i in 0..s.w6_upserts {
                 let name = plan::w6_name(i);
                 let now = plan::now();
                 db.client.batch_execute("BEGIN").await?;
-                db.client.execute(&insert, &[&Uuid::new_v4(), &now, &now, &name]).await?;
-                let id: Uuid = db.client.query_one(&select, &[&name, &one]).await?.try_get(0)?;
+                let inserted = db.client.query(&insert, &[&Uuid::new_v4(), &now, &now, &name, &no_labels]).await?;
+                let row = match inserted.into_iter().next() {
+                    Some(row) => row,
+                    None => db.client.query_one(&select, &[&name, &one]).await?,
+                };
+                let flow: (Uuid, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>, String, serde_json::Value, Option<serde_json::Value>) =
+                    (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?, row.try_get(5)?);
                 db.client.batch_execute("COMMIT").await?;
-                std::hint::black_box(id);
+                std::hint::black_box(flow);
             }
         }
     }

@@ -90,6 +90,24 @@ struct IdRow {
     id: String,
 }
 
+/// A flow as stored (text, as SQLite gives it).
+#[derive(QueryableByName)]
+#[allow(dead_code)]
+struct FlowRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    created: String,
+    #[diesel(sql_type = Text)]
+    updated: String,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    tags: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    labels: Option<String>,
+}
+
 #[derive(QueryableByName)]
 struct PolledRow {
     #[diesel(sql_type = Text)]
@@ -384,7 +402,8 @@ pub fn run(fx: &Fixture) -> Result<Measurement> {
         Workload::W3 => {
             let mut cols = STATE_COLUMNS.to_vec();
             cols.push("task_run_id");
-            let insert = multi_insert("task_run_state", &cols, 1, q, "");
+            // The layer inserts the state returning its id (it answers with neither row).
+            let insert = multi_insert("task_run_state", &cols, 1, q, " RETURNING id");
             let update = "UPDATE task_run SET updated = ?1, state_id = ?2, state_type = ?3, state_name = ?4, \
                           state_timestamp = ?5, start_time = ?6, end_time = ?7, run_count = ?8, total_run_time = ?9 \
                           WHERE task_run.id = ?10";
@@ -409,7 +428,8 @@ pub fn run(fx: &Fixture) -> Result<Measurement> {
                         u(task),
                     ];
                     tx(c, "BEGIN IMMEDIATE", |c| {
-                        raw(&insert, &ins).execute(c)?;
+                        let ids: Vec<IdRow> = raw(&insert, &ins).load(c)?;
+                        std::hint::black_box(ids.len());
                         raw(update, &upd).execute(c)?;
                         Ok(())
                     })?;
@@ -458,14 +478,19 @@ pub fn run(fx: &Fixture) -> Result<Measurement> {
             }
         }
         Workload::W6 => {
-            let insert = "INSERT INTO flow (id, created, updated, name) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO NOTHING";
-            let select = "SELECT flow.id FROM flow WHERE flow.name = ?1 LIMIT ?2";
+            // The layer's statements: the flow inserted unless its name exists, returned either way.
+            let insert = "INSERT INTO flow (id, created, updated, name, labels) VALUES (?1, ?2, ?3, ?4, ?5) \
+                          ON CONFLICT (name) DO NOTHING RETURNING id, created, updated, name, tags, labels";
+            let select = "SELECT id, created, updated, name, tags, labels FROM flow WHERE flow.name = ?1 LIMIT ?2";
             for i in 0..s.w6_upserts {
                 let name = plan::w6_name(i);
                 let now = plan::now();
                 let id = tx(c, "BEGIN IMMEDIATE", |c| {
-                    raw(insert, &[u(Uuid::new_v4()), t(&now), t(&now), V::T(name.clone())]).execute(c)?;
-                    let row: IdRow = raw(select, &[V::T(name.clone()), V::I(1)]).get_result(c)?;
+                    let inserted: Vec<FlowRow> = raw(insert, &[u(Uuid::new_v4()), t(&now), t(&now), V::T(name.clone()), V::N]).load(c)?;
+                    let row = match inserted.into_iter().next() {
+                        Some(row) => row,
+                        None => raw(select, &[V::T(name.clone()), V::I(1)]).get_result(c)?,
+                    };
                     uuid(&row.id)
                 })?;
                 std::hint::black_box(id);
