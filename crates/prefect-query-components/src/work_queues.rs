@@ -75,6 +75,7 @@ pub(crate) fn legacy_sql(
         &filters,
         &cap,
         args.scheduled_before.is_some(),
+        true,
     );
     let state_index = d.indexed_by(STATE_TYPE_INDEX);
     let sql = format!(

@@ -1,12 +1,17 @@
 //! `get_scheduled_flow_runs_from_work_pool`: what workers poll (spec §8.4).
 //!
-//! One query on both dialects. Only the way candidate runs are taken per queue differs (see
-//! `candidate_join`): PostgreSQL takes them in a `LATERAL` subquery that locks them
-//! (`FOR UPDATE SKIP LOCKED`), SQLite (which has no `LATERAL` and no row locks) in a
-//! correlated subquery. Either way each queue yields at most `min(queue_limit, worker_limit,
-//! limit)` candidates, read in scheduled-time order through Prefect's time index, so a poll
-//! reads about as many runs as it returns (times the number of queues sharing the index), not
-//! every scheduled run.
+//! One ranking query on both dialects. Only the way candidate runs are taken per queue differs
+//! (see `candidate_join`): PostgreSQL takes them in a `LATERAL` subquery, SQLite (which has no
+//! `LATERAL`) in a correlated subquery. Either way each queue yields at most `min(queue_limit,
+//! worker_limit, limit)` candidates, read in scheduled-time order through Prefect's time index,
+//! so a poll reads about as many runs as it returns (times the number of queues sharing the
+//! index), not every scheduled run.
+//!
+//! On PostgreSQL the ranking locks nothing; the runs it chose are then locked with
+//! `FOR UPDATE SKIP LOCKED` (and only while still SCHEDULED). When a concurrent poller holds
+//! some of them, those are left out and the ranking runs again without them, topping the
+//! answer up from the next candidates (a few rounds at most). So a poll locks the runs it
+//! returns and no others, and two pollers in open transactions never receive the same run.
 
 use crate::QueryResult;
 use crate::sql::{Bind, Binder, SqlDialect, load_raw};
@@ -88,6 +93,7 @@ pub(crate) fn candidate_join(
     filters: &str,
     cap: &str,
     bounded: bool,
+    lock: bool,
 ) -> String {
     let order = "ORDER BY fr.next_scheduled_start_time ASC NULLS LAST, fr.id ASC";
     match d.0 {
@@ -96,7 +102,7 @@ pub(crate) fn candidate_join(
             format!(
                 "CROSS JOIN LATERAL (SELECT fr.id, fr.next_scheduled_start_time FROM flow_run fr \
                  WHERE fr.{run_key} = {queue_key} AND {filters} {order} LIMIT {limit}{lock}) c",
-                lock = d.skip_locked("fr"),
+                lock = if lock { d.skip_locked("fr") } else { String::new() },
             )
         }
         Dialect::Sqlite if bounded => format!(
@@ -119,8 +125,8 @@ pub(crate) const TIME_INDEX: &str = "ix_flow_run__next_scheduled_start_time_asc"
 /// Prefect's index on `flow_run.state_type` (what counting RUNNING/PENDING runs reads).
 pub(crate) const STATE_TYPE_INDEX: &str = "ix_flow_run__state_type";
 
-/// The SQL text and binds of a poll.
-pub(crate) fn poll_sql(dialect: Dialect, args: &WorkPoolPoll) -> (String, Vec<Bind>) {
+/// The SQL text and binds of a poll's ranking, leaving out the runs of `exclude`.
+pub(crate) fn poll_sql(dialect: Dialect, args: &WorkPoolPoll, exclude: &[Uuid]) -> (String, Vec<Bind>) {
     let d = SqlDialect(dialect);
     let mut b = Binder::new(d);
     let clamp = |v: Option<i64>| v.unwrap_or(DEFAULT_POLL_LIMIT).max(0);
@@ -150,6 +156,9 @@ pub(crate) fn poll_sql(dialect: Dialect, args: &WorkPoolPoll) -> (String, Vec<Bi
             " AND fr.next_scheduled_start_time <= {}",
             b.bind(Bind::Time(before))
         );
+    }
+    if !exclude.is_empty() {
+        filters += &format!(" AND fr.id NOT IN ({})", b.bind_list(exclude.iter().copied().map(Bind::Uuid)));
     }
     let mut pool_filter = String::new();
     if let Some(ids) = args.work_pool_ids.as_ref().filter(|ids| !ids.is_empty()) {
@@ -187,6 +196,7 @@ pub(crate) fn poll_sql(dialect: Dialect, args: &WorkPoolPoll) -> (String, Vec<Bi
         &filters,
         &cap,
         args.scheduled_before.is_some(),
+        false,
     );
     let state_index = d.indexed_by(STATE_TYPE_INDEX);
 
@@ -226,17 +236,70 @@ pub(crate) fn poll_sql(dialect: Dialect, args: &WorkPoolPoll) -> (String, Vec<Bi
     (sql, b.binds)
 }
 
+/// Rounds of ranking and locking a PostgreSQL poll makes at most when concurrent pollers hold
+/// runs it chose (each round leaves out the runs found held and tops up from the next ones, so
+/// every round but the last learns of at least one held run; with `k` pollers taking `n` runs
+/// each, about `k` rounds).
+pub const MAX_LOCK_ROUNDS: usize = 64;
+
+#[derive(QueryableByName, Debug)]
+struct LockedRow {
+    #[diesel(sql_type = PUuid)]
+    id: Uuid,
+}
+
+/// Locks the runs of `ids` that are still SCHEDULED and not held by another transaction
+/// (PostgreSQL); returns those locked.
+async fn lock_runs(conn: &mut Conn<'_>, ids: &[Uuid]) -> QueryResult<std::collections::HashSet<Uuid>> {
+    let mut b = Binder::new(SqlDialect(conn.dialect()));
+    let list = b.bind_list(ids.iter().copied().map(Bind::Uuid));
+    let sql = format!(
+        "SELECT fr.id AS id FROM flow_run fr WHERE fr.id IN ({list}) AND fr.state_type = 'SCHEDULED'{}",
+        b.dialect.skip_locked("fr")
+    );
+    let rows: Vec<LockedRow> = load_raw(conn, sql, b.binds).await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// The ranked answer of a poll: on PostgreSQL only runs this transaction has locked.
+async fn ranked_rows(conn: &mut Conn<'_>, args: &WorkPoolPoll) -> QueryResult<Vec<PolledRow>> {
+    if conn.dialect() != Dialect::Postgres {
+        let (sql, binds) = poll_sql(conn.dialect(), args, &[]);
+        return load_raw(conn, sql, binds).await;
+    }
+    let mut excluded: Vec<Uuid> = Vec::new();
+    let mut locked: std::collections::HashSet<Uuid> = std::collections::HashSet::new();
+    let mut rows = Vec::new();
+    for _ in 0..MAX_LOCK_ROUNDS {
+        let (sql, binds) = poll_sql(Dialect::Postgres, args, &excluded);
+        rows = load_raw::<PolledRow>(conn, sql, binds).await?;
+        let new: Vec<Uuid> = rows.iter().map(|r| r.run_id).filter(|id| !locked.contains(id)).collect();
+        if new.is_empty() {
+            break;
+        }
+        let got = lock_runs(conn, &new).await?;
+        let held: Vec<Uuid> = new.iter().copied().filter(|id| !got.contains(id)).collect();
+        locked.extend(got);
+        if held.is_empty() {
+            break;
+        }
+        // Held by a concurrent poller (or no longer scheduled): rank again without them.
+        excluded.extend(held);
+    }
+    rows.retain(|r| locked.contains(&r.run_id));
+    Ok(rows)
+}
+
 pub(crate) async fn get_scheduled_flow_runs_from_work_pool(
     conn: &mut Conn<'_>,
     args: &WorkPoolPoll,
 ) -> QueryResult<Vec<WorkerFlowRun>> {
-    let (sql, binds) = poll_sql(conn.dialect(), args);
-    let rows: Vec<PolledRow> = load_raw(conn, sql, binds).await?;
+    let rows = ranked_rows(conn, args).await?;
     let mut runs =
         crate::load::flow_runs_by_id(conn, rows.iter().map(|r| r.run_id).collect()).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        // A run deleted between the two statements (possible only on PostgreSQL outside a
+        // A run deleted between the statements (possible only on PostgreSQL outside a
         // transaction) is left out.
         if let Some(flow_run) = runs.remove(&row.run_id) {
             out.push(WorkerFlowRun {
@@ -252,5 +315,5 @@ pub(crate) async fn get_scheduled_flow_runs_from_work_pool(
 /// The SQL text of a poll (binds as numbered placeholders), for plan inspection (`EXPLAIN`).
 #[doc(hidden)]
 pub fn poll_sql_text(dialect: Dialect, args: &WorkPoolPoll) -> String {
-    poll_sql(dialect, args).0
+    poll_sql(dialect, args, &[]).0
 }

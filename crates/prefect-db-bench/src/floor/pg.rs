@@ -225,6 +225,11 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
             let poll_sql = prefect_query_components::worker_poll::poll_sql_text(prefect_db_config::Dialect::Postgres, &args);
             let poll = db.get(&poll_sql, &[Type::INT8, Type::INT8, Type::INT8, Type::TIMESTAMPTZ]).await?;
             let by_ids = db.get(&format!("SELECT {FLOW_RUN_COLUMNS} FROM flow_run WHERE flow_run.id = ANY($1)"), &[]).await?;
+            // The layer's second statement: lock the runs the ranking chose (no contention here,
+            // so one round).
+            let lock = db
+                .get("SELECT fr.id AS id FROM flow_run fr WHERE fr.id = ANY($1) AND fr.state_type = 'SCHEDULED' FOR UPDATE OF fr SKIP LOCKED", &[])
+                .await?;
             let cap = s.w2_limit.min(prefect_query_components::DEFAULT_POLL_LIMIT);
             let worker_limit = prefect_query_components::DEFAULT_POLL_LIMIT;
             for _ in 0..s.w2_polls {
@@ -238,6 +243,8 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
                         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
                         .collect::<Result<_, tokio_postgres::Error>>()?;
                     let ids: Vec<Uuid> = keys.iter().map(|k| k.2).collect();
+                    let locked = db.client.query(&lock, &[&ids]).await?;
+                    std::hint::black_box(locked.len());
                     let rows = db.client.query(&by_ids, &[&ids]).await?;
                     let mut by_id = HashMap::with_capacity(rows.len());
                     for row in &rows {

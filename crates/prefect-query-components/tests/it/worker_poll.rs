@@ -518,10 +518,153 @@ async fn postgres_concurrent_pollers_get_disjoint_runs() -> TestResult {
     let _ = done_tx.send(());
     let first = first.await??;
     assert_eq!(s.names(&first), ["a2_1", "a1_1"]);
-    // The first poller locked the candidates of every queue it looked at (up to 2 per queue,
-    // queue slots permitting): a1_1, a1_2 (A1), a2_1 (A2, one slot), b1_1, b1_2 (B1). The
-    // second skips those: A1 → a1_3, a1_late; A2 → a2_2 (its slot still free: a2_1 is not
-    // started); B1 → b1_3 (pool B's one slot). By time: a2_2 (0.1 s), a1_3 (5 s).
-    assert_eq!(s.names(&second), ["a2_2", "a1_3"]);
+    // The first poller locked only the runs it returned (a2_1, a1_1). The second ranks the
+    // same two first, finds them held, and ranks again without them: A2 → a2_2 (its one free
+    // slot: a2_1 is not started), A1 → a1_2 (3 s), B1 → b1_1 (2 s, pool B's one slot). By time:
+    // a2_2 (0.1 s), b1_1 (2 s).
+    assert_eq!(s.names(&second), ["a2_2", "b1_1"]);
+    Ok(())
+}
+
+/// `n` concurrent workers poll 1,000 scheduled runs (4 queues, no limits) until nothing is left,
+/// each poll in a write transaction that starts the runs it received (PENDING): every run is
+/// handed out exactly once — never twice, none left behind.
+async fn concurrent_pollers_hand_out_each_run_once(dialect: Dialect, pollers: usize) -> TestResult {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use prefect_orm::schema::flow_run;
+    use prefect_orm::types::{StateType, Val};
+    let (_db, p) = migrated(dialect).await?;
+    let all: Vec<Uuid> = {
+        let mut pc = p.get().await?;
+        let conn = &mut pc.conn();
+        let f = flow(conn, "f").await?;
+        let a = pool(conn, "A", None, false).await?;
+        let mut queues = Vec::new();
+        for (i, name) in ["Q1", "Q2", "Q3", "Q4"].into_iter().enumerate() {
+            queues.push(queue(conn, a, name, i as i32 + 1, None, false).await?);
+        }
+        let mut runs = Vec::new();
+        for i in 0..1000 {
+            let mut r = prefect_orm::models::NewFlowRun::new(format!("r{i}"), f);
+            r.state_type = Some(StateType::Scheduled);
+            r.state_name = Some("Scheduled".into());
+            r.work_queue_id = Some(queues[i % 4]);
+            r.next_scheduled_start_time = Some(t((i as i64) * 1000));
+            r.expected_start_time = r.next_scheduled_start_time;
+            runs.push(r);
+        }
+        QueryComponents::new().insert(conn, runs, prefect_query_components::OnConflict::Fail).await?
+    };
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..pollers {
+        let p = p.clone();
+        workers.spawn(async move {
+            let mut got: Vec<Uuid> = Vec::new();
+            loop {
+                let mut pc = p.get().await?;
+                let ids = pc
+                    .conn()
+                    .transaction(TxMode::Write, async |tx| {
+                        // One poll (the bounded/unbounded double check of `poll` assumes no
+                        // other poller commits in between).
+                        let args = WorkPoolPoll { limit: Some(25), ..Default::default() };
+                        let runs = QueryComponents::new().get_scheduled_flow_runs_from_work_pool(tx, &args).await?;
+                        let ids: Vec<Val<Uuid>> = runs.iter().map(|r| Val(r.flow_run.id)).collect();
+                        prefect_db_config::dispatch!(tx, |c| diesel::update(flow_run::table.filter(flow_run::id.eq_any(&ids)))
+                            .set((flow_run::state_type.eq(StateType::Pending), flow_run::next_scheduled_start_time.eq(Val(None::<chrono::DateTime<chrono::Utc>>))))
+                            .execute(c)
+                            .await)
+                        .map_err(QueryError::from)?;
+                        Ok::<_, QueryError>(ids.into_iter().map(|v| v.0).collect::<Vec<_>>())
+                    })
+                    .await?;
+                if ids.is_empty() {
+                    return Ok::<_, BoxError>(got);
+                }
+                got.extend(ids);
+            }
+        });
+    }
+    let mut handed: Vec<Uuid> = Vec::new();
+    let mut per_worker = Vec::new();
+    while let Some(done) = workers.join_next().await {
+        let got = done??;
+        per_worker.push(got.len());
+        handed.extend(got);
+    }
+    let distinct: std::collections::HashSet<Uuid> = handed.iter().copied().collect();
+    assert_eq!(distinct.len(), handed.len(), "{pollers} pollers: a run was handed out twice");
+    assert_eq!(distinct, all.into_iter().collect(), "{pollers} pollers: every run handed out (none starved)");
+    assert_eq!(per_worker.len(), pollers);
+    Ok(())
+}
+
+async fn two_concurrent_pollers_hand_out_each_run_once(dialect: Dialect) -> TestResult {
+    concurrent_pollers_hand_out_each_run_once(dialect, 2).await
+}
+
+async fn eight_concurrent_pollers_hand_out_each_run_once(dialect: Dialect) -> TestResult {
+    concurrent_pollers_hand_out_each_run_once(dialect, 8).await
+}
+
+conformance!(two_concurrent_pollers_hand_out_each_run_once, eight_concurrent_pollers_hand_out_each_run_once);
+
+/// A PostgreSQL poll locks the runs it returns and no others: another transaction can lock
+/// every other scheduled run while the poller's transaction is open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_poll_locks_only_what_it_returns() -> TestResult {
+    let (_db, p) = migrated(Dialect::Postgres).await?;
+    let mut pc = p.get().await?;
+    let conn = &mut pc.conn();
+    let f = flow(conn, "f").await?;
+    let a = pool(conn, "A", None, false).await?;
+    let mut scheduled = 0;
+    for (q, name) in ["Q1", "Q2", "Q3"].into_iter().enumerate() {
+        let queue_id = queue(conn, a, name, q as i32 + 1, None, false).await?;
+        for i in 0..20 {
+            run(conn, f, queue_id, &format!("{name}-{i}"), Scheduled, t((i * 3 + q as i64) * S)).await?;
+            scheduled += 1;
+        }
+    }
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel::<usize>();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let p1 = p.clone();
+    let poller = tokio::spawn(async move {
+        let mut pc = p1.get().await?;
+        pc.conn()
+            .transaction(TxMode::Write, async |tx| {
+                let runs = poll(tx, WorkPoolPoll { limit: Some(10), ..Default::default() }).await?;
+                let _ = held_tx.send(runs.len());
+                let _ = release_rx.await;
+                Ok::<_, QueryError>(())
+            })
+            .await?;
+        Ok::<_, BoxError>(())
+    });
+    let returned = held_rx.await?;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut other = p.get().await?;
+    let free: Vec<N> = other
+        .conn()
+        .transaction(TxMode::Write, async |tx| {
+            prefect_db_config::dispatch!(tx, |c| diesel_async::RunQueryDsl::load(
+                diesel::sql_query(
+                    "SELECT count(*) AS n FROM (SELECT id FROM flow_run WHERE state_type = 'SCHEDULED' FOR UPDATE SKIP LOCKED) x"
+                ),
+                c
+            )
+            .await)
+            .map_err(QueryError::from)
+        })
+        .await?;
+    let _ = release_tx.send(());
+    poller.await??;
+    assert_eq!(returned, 10);
+    assert_eq!(free[0].n, scheduled - 10, "exactly the 10 returned runs are locked");
     Ok(())
 }
