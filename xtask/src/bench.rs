@@ -255,7 +255,9 @@ fn print_table(rows: &[Row], copies: &[(usize, f64, Option<f64>)]) {
         println!(
             "\nops/s: the workload's operations (runs, polls, transitions, logs, reads, upserts) per second, median of the reps;\n\
              layer/floor: the layer's time over the floor's (the cost of the abstractions; 1.00x = none);\n\
-             MB: peak RSS of the process that ran the workload (median); x Prefect: the layer's ops/s over Prefect 3.9.1's."
+             MB: peak RSS of the process that ran the workload (median); x Prefect: the layer's ops/s over Prefect 3.9.1's.\n\
+             PostgreSQL databases are ANALYZEd after seeding (as autovacuum would leave them, and as Prefect's figures were taken);\n\
+             SQLite databases are not (Prefect never analyzes them)."
         );
     }
     if !copies.is_empty() {

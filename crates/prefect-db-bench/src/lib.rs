@@ -6,7 +6,7 @@
 //! in its own process of this crate's binary and compares them.
 //!
 //! A run has three steps, each a subcommand of the binary: `prepare` (a fresh database migrated by
-//! the layer, seeded for the workload; untimed; writes a [`Fixture`]), `run` (the timed workload
+//! the layer, seeded for the workload, `ANALYZE`d on PostgreSQL; untimed; writes a [`Fixture`]), `run` (the timed workload
 //! only, then the process's peak RSS) and `drop` (removes the database).
 
 pub mod copy;
@@ -319,7 +319,13 @@ pub async fn prepare(dialect: Dialect, workload: Workload, sizes: Sizes, dir: &P
     let mut fx = Fixture::unseeded(dialect, workload, sizes, url, pg_admin);
     let result = async {
         prefect_db_interface::migrate::upgrade(&fx.config()?, prefect_db_interface::migrate::UpgradeTarget::Latest).await?;
-        seed::seed(&mut fx).await
+        seed::seed(&mut fx).await?;
+        // PostgreSQL plans from statistics: measure it as autovacuum would leave a database (and
+        // as Prefect's own figures were taken). SQLite is left unanalyzed, as Prefect leaves it.
+        if dialect == Dialect::Postgres {
+            pg_connect(&fx.url).await?.batch_execute("ANALYZE").await.context("ANALYZE")?;
+        }
+        Ok::<_, anyhow::Error>(())
     }
     .await;
     if let Err(e) = result {
