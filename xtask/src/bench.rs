@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 #[allow(dead_code)]
-pub const USAGE: &str = "bench [--dialect sqlite|postgres|all] [--workload W1,W2,..|copy] [--reps N]
+pub const USAGE: &str = "bench [--dialect sqlite|postgres|all] [--workload W1,W2,..|copy] [--reps N] [--scale 1,10,100]
                       release-build prefect-db-bench and time each workload (default W1..W6,
                       3 reps, both dialects) through the layer and through the driver floor;
                       `copy` (SQLite -> PostgreSQL with 100,000 and 1,000,000 log rows, about a
-                      minute, one rep per size) runs only when named";
+                      minute, one rep per size) runs only when named; `--scale` times the reads
+                      (default W2,W5,W7,W8,W9,W10,W10K,W11) on a dataset of N x 20,000 runs per
+                      scale (seeded once per dialect and scale; scale 100 seeds for minutes)";
 
 const WORKLOADS: [(&str, &str, &str, f64, f64); 6] = [
     ("W1", "insert_flow_runs", "runs", 3173.4, 1824.1),
@@ -27,15 +29,36 @@ const WORKLOADS: [(&str, &str, &str, f64, f64); 6] = [
 
 const COPY_ROWS: [usize; 2] = [100_000, 1_000_000];
 
+/// The reads of `--scale`: code and name.
+const SCALE_WORKLOADS: [(&str, &str); 8] = [
+    ("W2", "worker_poll"),
+    ("W5", "read_flow_runs"),
+    ("W7", "dashboard_list"),
+    ("W8", "dashboard_count"),
+    ("W9", "deployment_history"),
+    ("W10", "deep_page_offset"),
+    ("W10K", "deep_page_keyset"),
+    ("W11", "run_logs"),
+];
+
 struct Options {
     dialects: Vec<&'static str>,
     workloads: Vec<usize>,
+    named: Vec<String>,
     copy: bool,
     reps: usize,
+    scales: Vec<u32>,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
-    let mut o = Options { dialects: vec!["sqlite", "postgres"], workloads: (0..WORKLOADS.len()).collect(), copy: false, reps: 3 };
+    let mut o = Options {
+        dialects: vec!["sqlite", "postgres"],
+        workloads: (0..WORKLOADS.len()).collect(),
+        named: Vec::new(),
+        copy: false,
+        reps: 3,
+        scales: Vec::new(),
+    };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = || it.next().with_context(|| format!("{arg} needs a value"));
@@ -51,6 +74,12 @@ fn parse(args: &[String]) -> Result<Options> {
             "--workload" | "--workloads" => {
                 o.workloads.clear();
                 for w in value()?.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+                    o.named.push(w.to_owned());
+                    if SCALE_WORKLOADS.iter().any(|(code, name)| code.eq_ignore_ascii_case(w) || name.eq_ignore_ascii_case(w))
+                        && !WORKLOADS.iter().any(|(code, ..)| code.eq_ignore_ascii_case(w))
+                    {
+                        continue;
+                    }
                     if w.eq_ignore_ascii_case("copy") {
                         o.copy = true;
                     } else if let Some(i) =
@@ -58,8 +87,17 @@ fn parse(args: &[String]) -> Result<Options> {
                     {
                         o.workloads.push(i);
                     } else {
-                        bail!("bench: unknown workload `{w}` (W1..W6 or copy)");
+                        bail!("bench: unknown workload `{w}` (W1..W11, W10K or copy)");
                     }
+                }
+            }
+            "--scale" | "--scales" => {
+                o.scales = value()?
+                    .split(',')
+                    .map(|x| x.trim().parse::<u32>().context("--scale takes whole numbers, e.g. 1,10,100"))
+                    .collect::<Result<_>>()?;
+                if o.scales.iter().any(|&x| x == 0) {
+                    bail!("--scale must be at least 1");
                 }
             }
             "--reps" => {
@@ -171,6 +209,9 @@ pub fn run(args: &[String]) -> Result<()> {
         bail!("{} was not built", bin.display());
     }
     let scratch = tempfile::Builder::new().prefix("prefect-db-bench-").tempdir().context("temporary folder")?;
+    if !o.scales.is_empty() {
+        return run_scales(&o, &bin, scratch.path());
+    }
     let mut rows = Vec::new();
     for &dialect in &o.dialects {
         for &w in &o.workloads {
@@ -266,5 +307,121 @@ fn print_table(rows: &[Row], copies: &[(usize, f64, Option<f64>)]) {
         for (n, s, rss) in copies {
             println!("{n:>10} {s:>10.2} {:>12.0} {:>12}", *n as f64 / s, mb(*rss));
         }
+    }
+}
+
+struct ScaleRow {
+    dialect: &'static str,
+    scale: u32,
+    workload: usize,
+    layer: Summary,
+    floor: Summary,
+}
+
+/// `--scale`: one dataset per dialect and scale, every selected read timed on it.
+fn run_scales(o: &Options, bin: &Path, dir: &Path) -> Result<()> {
+    let selected: Vec<usize> = if o.named.is_empty() {
+        (0..SCALE_WORKLOADS.len()).collect()
+    } else {
+        (0..SCALE_WORKLOADS.len())
+            .filter(|&i| o.named.iter().any(|w| SCALE_WORKLOADS[i].0.eq_ignore_ascii_case(w) || SCALE_WORKLOADS[i].1.eq_ignore_ascii_case(w)))
+            .collect()
+    };
+    if selected.is_empty() {
+        bail!("--scale times W2, W5, W7, W8, W9, W10, W10K and W11; none of them was named");
+    }
+    let dir_s = dir.to_string_lossy().into_owned();
+    let mut rows = Vec::new();
+    let mut seeds = Vec::new();
+    for &dialect in &o.dialects {
+        for &scale in &o.scales {
+            let fixture = dir.join(format!("{dialect}-scale-{scale}.json"));
+            let fixture_s = fixture.to_string_lossy().into_owned();
+            eprintln!("  {dialect:8} scale {scale}: seeding {} runs", scale as usize * 20_000);
+            let out = child(bin, &["prepare", "--dialect", dialect, "--scale", &scale.to_string(), "--dir", &dir_s, "--fixture", &fixture_s])?;
+            let seeded: Value = serde_json::from_str(out.trim()).with_context(|| format!("bad output from prepare: {out}"))?;
+            let seed_s = seeded["seconds"].as_f64().unwrap_or(f64::NAN);
+            eprintln!("  {dialect:8} scale {scale}: seeded in {seed_s:.1} s");
+            seeds.push((dialect, scale, seed_s));
+            let result = (|| -> Result<()> {
+                for &w in &selected {
+                    let (code, name) = SCALE_WORKLOADS[w];
+                    let mut samples: [(Vec<f64>, Vec<f64>, u64); 2] = [(Vec::new(), Vec::new(), 0), (Vec::new(), Vec::new(), 0)];
+                    for rep in 0..o.reps {
+                        for (k, imp) in ["layer", "floor"].into_iter().enumerate() {
+                            let out = child(bin, &["run", "--fixture", &fixture_s, "--impl", imp, "--workload", code])?;
+                            let v: Value = serde_json::from_str(out.trim()).with_context(|| format!("bad output from run: {out}"))?;
+                            let n = v["n"].as_u64().context("no n")?;
+                            let s = v["seconds"].as_f64().context("no seconds")?;
+                            eprintln!("  {dialect:8} x{scale:<4} {code:4} {name:20} {imp:5} rep {}: {s:.3} s ({:.1} ops/s)", rep + 1, n as f64 / s);
+                            samples[k].0.push(s);
+                            samples[k].1.extend(v["peak_rss_mb"].as_f64());
+                            samples[k].2 = n;
+                        }
+                    }
+                    let summary = |k: usize| Summary {
+                        n: samples[k].2,
+                        seconds: median(samples[k].0.clone()),
+                        rss: if samples[k].1.is_empty() { None } else { Some(median(samples[k].1.clone())) },
+                    };
+                    let row = ScaleRow { dialect, scale, workload: w, layer: summary(0), floor: summary(1) };
+                    for (imp, s) in [("layer", &row.layer), ("floor", &row.floor)] {
+                        println!(
+                            "{{\"dialect\":\"{dialect}\",\"scale\":{scale},\"workload\":\"{name}\",\"impl\":\"{imp}\",\"n\":{},\"seconds\":{},\"ops_per_s\":{},\"peak_rss_mb\":{}}}",
+                            s.n,
+                            json_num(Some(s.seconds)),
+                            json_num(Some(s.ops())),
+                            json_num(s.rss)
+                        );
+                    }
+                    rows.push(row);
+                }
+                Ok(())
+            })();
+            let dropped = child(bin, &["drop", "--fixture", &fixture_s]);
+            result?;
+            dropped?;
+        }
+    }
+    print_scale_table(&rows, &seeds);
+    Ok(())
+}
+
+fn print_scale_table(rows: &[ScaleRow], seeds: &[(&str, u32, f64)]) {
+    let mb = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".to_owned());
+    println!();
+    println!(
+        "{:<8} {:>5} {:<24} {:>12} {:>12} {:>11} {:>9} {:>9} {:>10}",
+        "dialect", "scale", "workload", "layer ops/s", "floor ops/s", "layer/floor", "layer MB", "floor MB", "vs scale 1"
+    );
+    for r in rows {
+        let (code, name) = SCALE_WORKLOADS[r.workload];
+        // Time per operation relative to the smallest scale measured for the same pair.
+        let base = rows
+            .iter()
+            .filter(|b| b.dialect == r.dialect && b.workload == r.workload)
+            .min_by_key(|b| b.scale)
+            .map(|b| (r.layer.seconds / r.layer.n as f64) / (b.layer.seconds / b.layer.n as f64));
+        println!(
+            "{:<8} {:>5} {:<24} {:>12.1} {:>12.1} {:>10.2}x {:>9} {:>9} {:>9.2}x",
+            r.dialect,
+            r.scale,
+            format!("{code} {name}"),
+            r.layer.ops(),
+            r.floor.ops(),
+            r.layer.seconds / r.floor.seconds,
+            mb(r.layer.rss),
+            mb(r.floor.rss),
+            base.unwrap_or(f64::NAN)
+        );
+    }
+    println!(
+        "\nscale N: N x 20,000 flow runs over the same 30 days (N x 10,000 task runs, N x 40,000 + 1,000 logs);\n\
+         vs scale 1: the layer's time per operation over its time at the smallest scale measured;\n\
+         PostgreSQL is VACUUM ANALYZEd after seeding (as autovacuum leaves a bulk-loaded table); SQLite is not analyzed."
+    );
+    println!("\nseeding (untimed in the figures above):");
+    for (dialect, scale, s) in seeds {
+        println!("  {dialect:8} scale {scale:>4}: {s:.1} s");
     }
 }

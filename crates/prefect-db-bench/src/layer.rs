@@ -15,6 +15,10 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
     drop(db.connection().await?);
     let qc = QueryComponents::new();
     let s = fx.sizes;
+    // The scale reads' request bodies and W10K's cursor, before the clock starts.
+    let prepared_body = if Workload::SCALE.contains(&fx.workload) && fx.scale.is_some() { scale_body_of(fx).ok() } else { None };
+    let cursor = if fx.workload == Workload::W10K { Some(w10_cursor(fx, &db).await?) } else { None };
+    let scale_body = |_: &Fixture| prepared_body.clone().context("not a scale fixture");
     let started = Instant::now();
     match fx.workload {
         Workload::W1 => {
@@ -98,6 +102,52 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
                 std::hint::black_box(rows);
             }
         }
+        Workload::W7 | Workload::W10 => {
+            let body = scale_body(fx)?;
+            for _ in 0..s.read_ops {
+                let request: Read<read::FlowRunSort> = Read::parse(Endpoint::FlowRunsFilter, &body)?;
+                let mut pooled = db.connection().await?;
+                let rows = read::flow_runs(&mut pooled.conn(), &request).await?;
+                std::hint::black_box(rows);
+            }
+        }
+        Workload::W8 => {
+            let body = scale_body(fx)?;
+            for _ in 0..s.read_ops {
+                let request: Read<read::NoSort> = Read::parse(Endpoint::FlowRunsCount, &body)?;
+                let mut pooled = db.connection().await?;
+                let n = read::count_flow_runs(&mut pooled.conn(), &request.filters).await?;
+                std::hint::black_box(n);
+            }
+        }
+        Workload::W9 => {
+            let body = scale_body(fx)?;
+            for _ in 0..s.read_ops {
+                let request = HistoryRead::parse(Endpoint::FlowRunsHistory, &body)?;
+                let mut pooled = db.connection().await?;
+                let buckets = read::flow_run_history(&mut pooled.conn(), &request).await?;
+                std::hint::black_box(buckets);
+            }
+        }
+        Workload::W10K => {
+            let body = scale_body(fx)?;
+            let cursor = cursor.context("no cursor")?;
+            for _ in 0..s.read_ops {
+                let request: Read<read::FlowRunSort> = Read::parse(Endpoint::FlowRunsFilter, &body)?;
+                let mut pooled = db.connection().await?;
+                let page = read::flow_runs_page(&mut pooled.conn(), &request, Some(&cursor)).await?;
+                std::hint::black_box(page);
+            }
+        }
+        Workload::W11 => {
+            let body = scale_body(fx)?;
+            for _ in 0..s.read_ops {
+                let request: Read<read::LogSort> = Read::parse(Endpoint::LogsFilter, &body)?;
+                let mut pooled = db.connection().await?;
+                let rows = read::logs(&mut pooled.conn(), &request).await?;
+                std::hint::black_box(rows);
+            }
+        }
         Workload::W6 => {
             for i in 0..s.w6_upserts {
                 let name = plan::w6_name(i);
@@ -142,4 +192,32 @@ async fn transition(
     })
     .await?;
     Ok(())
+}
+
+/// The request body of a scale workload (W7–W11), the same for the layer and the floor.
+pub fn scale_body_of(fx: &Fixture) -> Result<serde_json::Value> {
+    use crate::scale::requests;
+    let now = fx.now()?;
+    let busy = fx.deployment_ids.first().copied().context("no deployments")?;
+    let typical = fx.deployment_ids.get(1).copied().context("no second deployment")?;
+    Ok(match fx.workload {
+        Workload::W7 => requests::w7(now),
+        Workload::W8 => requests::w8(now),
+        Workload::W9 => requests::w9(now, typical),
+        Workload::W10 => requests::w10(busy, fx.sizes.w10_offset),
+        Workload::W10K => requests::w10(busy, 0),
+        Workload::W11 => requests::w11(fx.flow_run_id.context("no target run")?),
+        other => anyhow::bail!("{} is not a scale read", other.code()),
+    })
+}
+
+/// W10K: the cursor of the row just before W10's page (found untimed, by an offset read).
+pub async fn w10_cursor(fx: &Fixture, db: &prefect_db_interface::Database) -> Result<read::Cursor> {
+    let busy = fx.deployment_ids.first().copied().context("no deployments")?;
+    let mut body = crate::scale::requests::w10(busy, fx.sizes.w10_offset - 1);
+    body["limit"] = serde_json::json!(1);
+    let request: Read<read::FlowRunSort> = Read::parse(Endpoint::FlowRunsFilter, &body)?;
+    let mut pooled = db.connection().await?;
+    let row = read::flow_runs(&mut pooled.conn(), &request).await?.into_iter().next().context("the busy deployment has too few runs")?;
+    Ok(read::Cursor { key: row.expected_start_time.map(read::CursorKey::Time), id: row.id })
 }

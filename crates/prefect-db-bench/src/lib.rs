@@ -6,13 +6,16 @@
 //! in its own process of this crate's binary and compares them.
 //!
 //! A run has three steps, each a subcommand of the binary: `prepare` (a fresh database migrated by
-//! the layer, seeded for the workload, `ANALYZE`d on PostgreSQL; untimed; writes a [`Fixture`]), `run` (the timed workload
-//! only, then the process's peak RSS) and `drop` (removes the database).
+//! the layer, seeded for the workload, `ANALYZE`d on PostgreSQL; untimed; writes a [`Fixture`]),
+//! `run` (the timed workload only, then the process's peak RSS) and `drop` (removes the
+//! database). At scale (`prepare --scale N`, see [`scale`]) one seeded database serves every
+//! read workload (W2, W5, W7–W11) and each `run` names its workload.
 
 pub mod copy;
 pub mod floor;
 pub mod layer;
 pub mod rss;
+pub mod scale;
 pub mod seed;
 
 use anyhow::{Context as _, Result, bail};
@@ -37,11 +40,43 @@ pub enum Workload {
     W5,
     /// Flow upserts by name.
     W6,
+    /// Dashboard list: flow runs of the last 24 h in terminal states, newest first, 200.
+    W7,
+    /// The count of W7's filter.
+    W8,
+    /// Flow run history of one deployment over 24 h in 1-hour buckets.
+    W9,
+    /// A page deep in a deployment's runs (offset 10,000).
+    W10,
+    /// The same page by keyset (after the cursor of the row before it).
+    W10K,
+    /// The logs of one flow run, oldest first, 200.
+    W11,
 }
 
 impl Workload {
-    /// Every workload, in order.
+    /// The workloads of a plain `cargo xtask bench`, in order.
     pub const ALL: [Workload; 6] = [Workload::W1, Workload::W2, Workload::W3, Workload::W4, Workload::W5, Workload::W6];
+
+    /// The workloads of `cargo xtask bench --scale N` (reads of one seeded dataset), in order.
+    pub const SCALE: [Workload; 8] =
+        [Workload::W2, Workload::W5, Workload::W7, Workload::W8, Workload::W9, Workload::W10, Workload::W10K, Workload::W11];
+
+    /// Every workload.
+    pub const EVERY: [Workload; 12] = [
+        Workload::W1,
+        Workload::W2,
+        Workload::W3,
+        Workload::W4,
+        Workload::W5,
+        Workload::W6,
+        Workload::W7,
+        Workload::W8,
+        Workload::W9,
+        Workload::W10,
+        Workload::W10K,
+        Workload::W11,
+    ];
 
     /// `W1` … `W6`.
     pub fn code(self) -> &'static str {
@@ -52,6 +87,12 @@ impl Workload {
             Workload::W4 => "W4",
             Workload::W5 => "W5",
             Workload::W6 => "W6",
+            Workload::W7 => "W7",
+            Workload::W8 => "W8",
+            Workload::W9 => "W9",
+            Workload::W10 => "W10",
+            Workload::W10K => "W10K",
+            Workload::W11 => "W11",
         }
     }
 
@@ -64,6 +105,12 @@ impl Workload {
             Workload::W4 => "log_ingest",
             Workload::W5 => "read_flow_runs",
             Workload::W6 => "upsert_flows",
+            Workload::W7 => "dashboard_list",
+            Workload::W8 => "dashboard_count",
+            Workload::W9 => "deployment_history",
+            Workload::W10 => "deep_page_offset",
+            Workload::W10K => "deep_page_keyset",
+            Workload::W11 => "run_logs",
         }
     }
 
@@ -76,16 +123,20 @@ impl Workload {
             Workload::W4 => "logs",
             Workload::W5 => "reads",
             Workload::W6 => "upserts",
+            Workload::W7 | Workload::W10 | Workload::W10K | Workload::W11 => "pages",
+            Workload::W8 => "counts",
+            Workload::W9 => "histories",
         }
     }
 
     /// `W1` or `insert_flow_runs` (any case).
     pub fn parse(s: &str) -> Option<Workload> {
-        Workload::ALL.into_iter().find(|w| w.code().eq_ignore_ascii_case(s) || w.name().eq_ignore_ascii_case(s))
+        Workload::EVERY.into_iter().find(|w| w.code().eq_ignore_ascii_case(s) || w.name().eq_ignore_ascii_case(s))
     }
 
-    /// Prefect 3.9.1's own figure (ops/s) for this workload.
-    pub fn reference(self, dialect: Dialect) -> f64 {
+    /// Prefect 3.9.1's own figure (ops/s) for this workload at the plain bench's size (none for
+    /// the scale workloads).
+    pub fn reference(self, dialect: Dialect) -> Option<f64> {
         let (sqlite, postgres) = match self {
             Workload::W1 => (3173.4, 1824.1),
             Workload::W2 => (3.2, 31.7),
@@ -93,11 +144,12 @@ impl Workload {
             Workload::W4 => (3333.8, 2537.6),
             Workload::W5 => (38.7, 44.9),
             Workload::W6 => (377.5, 309.7),
+            _ => return None,
         };
-        match dialect {
+        Some(match dialect {
             Dialect::Sqlite => sqlite,
             Dialect::Postgres => postgres,
-        }
+        })
     }
 }
 
@@ -154,6 +206,12 @@ pub struct Sizes {
     pub w5_limit: i64,
     /// W6: upserts (half of existing flows).
     pub w6_upserts: usize,
+    /// Scale: flow runs seeded (20,000 per unit of scale).
+    pub scale_runs: usize,
+    /// W7–W11: reads per run.
+    pub read_ops: usize,
+    /// W10: the page's offset.
+    pub w10_offset: i64,
 }
 
 impl Sizes {
@@ -170,7 +228,15 @@ impl Sizes {
         w5_reads: 300,
         w5_limit: 100,
         w6_upserts: 2_000,
+        scale_runs: scale::RUNS_PER_SCALE,
+        read_ops: 100,
+        w10_offset: 10_000,
     };
+
+    /// The full sizes with the scale dataset of `scale` units (`scale × 20,000` runs).
+    pub fn at_scale(scale: u32) -> Sizes {
+        Sizes { scale_runs: scale::RUNS_PER_SCALE * scale as usize, ..Sizes::FULL }
+    }
 
     /// Every count set to about `n` (batches of `n / 2`), for smoke tests.
     pub fn tiny(n: usize) -> Sizes {
@@ -187,6 +253,9 @@ impl Sizes {
             w5_reads: n,
             w5_limit: 5,
             w6_upserts: n,
+            scale_runs: 40 * n,
+            read_ops: n,
+            w10_offset: 5 * n as i64,
         }
     }
 
@@ -199,6 +268,7 @@ impl Sizes {
             Workload::W4 => self.w4_logs,
             Workload::W5 => self.w5_reads,
             Workload::W6 => self.w6_upserts,
+            Workload::W7 | Workload::W8 | Workload::W9 | Workload::W10 | Workload::W10K | Workload::W11 => self.read_ops,
         }
     }
 }
@@ -229,6 +299,15 @@ pub struct Fixture {
     pub flow_run_id: Option<Uuid>,
     /// W3: the task runs.
     pub task_run_ids: Vec<Uuid>,
+    /// Scale: the units of scale of the dataset (`None`: seeded for one workload).
+    #[serde(default)]
+    pub scale: Option<u32>,
+    /// Scale: the seed's `now` (microseconds since the epoch), which the requests are relative to.
+    #[serde(default)]
+    pub now_us: Option<i64>,
+    /// Scale: the deployments (the first is the busy one).
+    #[serde(default)]
+    pub deployment_ids: Vec<Uuid>,
 }
 
 impl Fixture {
@@ -252,6 +331,9 @@ impl Fixture {
             queue_ids: Vec::new(),
             flow_run_id: None,
             task_run_ids: Vec::new(),
+            scale: None,
+            now_us: None,
+            deployment_ids: Vec::new(),
         }
     }
 
@@ -292,6 +374,17 @@ impl Fixture {
     pub fn flow(&self) -> Result<Uuid> {
         Self::need(self.flow_id, "flow")
     }
+
+    /// Scale: the seed's `now`.
+    pub fn now(&self) -> Result<DateTime<Utc>> {
+        let us = Self::need(self.now_us, "seed time (not a scale fixture)")?;
+        DateTime::from_timestamp_micros(us).context("seed time out of range")
+    }
+
+    /// The same database for another workload (scale fixtures serve every read workload).
+    pub fn for_workload(&self, workload: Workload) -> Fixture {
+        Fixture { workload, ..self.clone() }
+    }
 }
 
 /// `sqlite` or `postgres`.
@@ -326,6 +419,24 @@ pub async fn prepare(dialect: Dialect, workload: Workload, sizes: Sizes, dir: &P
             pg_connect(&fx.url).await?.batch_execute("ANALYZE").await.context("ANALYZE")?;
         }
         Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    if let Err(e) = result {
+        let _ = drop_fixture(&fx).await;
+        return Err(e);
+    }
+    Ok(fx)
+}
+
+/// Creates a fresh database of `dialect`, migrates it and seeds the scale dataset of
+/// `sizes.scale_runs` runs ([`scale`]); `scale` is recorded for the report.
+pub async fn prepare_scale(dialect: Dialect, scale: u32, sizes: Sizes, dir: &Path) -> Result<Fixture> {
+    let (url, pg_admin) = create_database(dialect, dir).await?;
+    let mut fx = Fixture::unseeded(dialect, Workload::W7, sizes, url, pg_admin);
+    fx.scale = Some(scale);
+    let result = async {
+        prefect_db_interface::migrate::upgrade(&fx.config()?, prefect_db_interface::migrate::UpgradeTarget::Latest).await?;
+        scale::seed(&mut fx).await
     }
     .await;
     if let Err(e) = result {

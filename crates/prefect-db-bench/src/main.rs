@@ -3,7 +3,10 @@
 //!
 //! - `prepare --dialect sqlite|postgres --workload W1..W6 --dir DIR --fixture FILE [--tiny N]`:
 //!   a fresh database migrated by the layer and seeded (untimed); writes the fixture.
-//! - `run --fixture FILE --impl layer|floor`: the timed workload; prints
+//! - `prepare --dialect sqlite|postgres --scale N --dir DIR --fixture FILE`: the scale dataset
+//!   of `N × 20,000` runs; prints `{"seconds"}` (the seeding time).
+//! - `run --fixture FILE --impl layer|floor [--workload W]`: the timed workload (a scale
+//!   fixture serves W2, W5 and W7–W11, named by `--workload`); prints
 //!   `{"n","seconds","peak_rss_mb"}`.
 //! - `drop --fixture FILE`: removes the database.
 //! - `copy --rows N --prefect-db PATH --dir DIR`: generates an SQLite database of N log rows,
@@ -56,6 +59,15 @@ async fn run() -> Result<()> {
     let Some((command, rest)) = args.split_first() else { bail!("usage: prefect-db-bench prepare|run|drop|copy …") };
     let f = flags(rest)?;
     match command.as_str() {
+        "prepare" if f.contains_key("scale") => {
+            let dialect = parse_dialect(get(&f, "dialect")?)?;
+            let scale: u32 = get(&f, "scale")?.parse().context("--scale")?;
+            let dir = PathBuf::from(get(&f, "dir")?);
+            let started = std::time::Instant::now();
+            let fx = prefect_db_bench::prepare_scale(dialect, scale, Sizes::at_scale(scale), &dir).await?;
+            fx.save(&PathBuf::from(get(&f, "fixture")?))?;
+            println!("{}", serde_json::json!({"seconds": started.elapsed().as_secs_f64()}));
+        }
         "prepare" => {
             let dialect = parse_dialect(get(&f, "dialect")?)?;
             let workload = Workload::parse(get(&f, "workload")?).context("unknown workload")?;
@@ -68,7 +80,10 @@ async fn run() -> Result<()> {
             fx.save(&PathBuf::from(get(&f, "fixture")?))?;
         }
         "run" => {
-            let fx = Fixture::load(&PathBuf::from(get(&f, "fixture")?))?;
+            let mut fx = Fixture::load(&PathBuf::from(get(&f, "fixture")?))?;
+            if let Some(w) = f.get("workload") {
+                fx = fx.for_workload(Workload::parse(w).context("unknown workload")?);
+            }
             let imp = Impl::parse(get(&f, "impl")?).context("--impl layer|floor")?;
             let m = prefect_db_bench::run(&fx, imp).await?;
             let peak = prefect_db_bench::rss::peak_rss_mb();

@@ -90,6 +90,7 @@ pub async fn seed(fx: &mut Fixture) -> Result<()> {
             let flows: Vec<NewFlow> = (0..sizes.w6_upserts.div_ceil(2)).map(|i| NewFlow::new(plan::w6_name(2 * i))).collect();
             insert_all(conn, &qc, flows).await?;
         }
+        other => anyhow::bail!("{} reads the scale dataset (prepare --scale)", other.code()),
     }
     Ok(())
 }

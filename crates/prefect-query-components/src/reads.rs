@@ -124,12 +124,27 @@ pub async fn read_work_queue_flow_runs(
     Ok(rows)
 }
 
-/// The statement of [`read_work_queue_flow_runs`] as SQLite runs it (for plan checks).
-#[cfg(feature = "sqlite")]
-pub fn read_work_queue_flow_runs_sqlite_sql() -> QueryResult<String> {
+/// The SQL text of [`read_work_queue_flow_runs`] for one state type, as `dialect` receives it
+/// (placeholders: the queue, the state types — an array on PostgreSQL — and the limit): for plan
+/// checks and for sending the same statement through another driver.
+pub fn read_work_queue_flow_runs_sql(dialect: prefect_db_config::Dialect) -> QueryResult<String> {
     use diesel::query_builder::QueryBuilder as _;
-    let query = work_queue_runs!(Val(Uuid::nil()), vec![StateType::Scheduled], 1);
-    let mut qb = diesel::sqlite::SqliteQueryBuilder::new();
-    <_ as QueryFragment<diesel::sqlite::Sqlite>>::to_sql(&query, &mut qb, &diesel::sqlite::Sqlite)?;
-    Ok(qb.finish())
+    Ok(match dialect {
+        #[cfg(feature = "sqlite")]
+        prefect_db_config::Dialect::Sqlite => {
+            let query = work_queue_runs!(Val(Uuid::nil()), vec![StateType::Scheduled], 1);
+            let mut qb = diesel::sqlite::SqliteQueryBuilder::new();
+            <_ as QueryFragment<diesel::sqlite::Sqlite>>::to_sql(&query, &mut qb, &diesel::sqlite::Sqlite)?;
+            qb.finish()
+        }
+        #[cfg(feature = "postgres")]
+        prefect_db_config::Dialect::Postgres => {
+            let query = work_queue_runs!(Val(Uuid::nil()), vec![StateType::Scheduled], 1);
+            let mut qb = diesel::pg::PgQueryBuilder::new();
+            <_ as QueryFragment<diesel::pg::Pg>>::to_sql(&query, &mut qb, &diesel::pg::Pg)?;
+            qb.finish()
+        }
+        #[allow(unreachable_patterns)]
+        other => return Err(crate::QueryError::InvalidArgument(format!("{other:?} is not compiled in"))),
+    })
 }

@@ -213,9 +213,10 @@ pub(crate) fn placeholders(d: SqlDialect, first: usize, count: usize) -> String 
         .join(", ")
 }
 
-/// A value bound to a raw query.
-#[derive(Debug, Clone)]
-pub(crate) enum Bind {
+/// A value bound to a placeholder of a statement (PostgreSQL types: `uuid`, `timestamptz`,
+/// `bigint`, `text`; SQLite stores them as Prefect does: UUID and timestamp text, integers).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bind {
     /// A UUID (`PUuid`).
     Uuid(uuid::Uuid),
     /// A timestamp (`PTimestamp`).

@@ -317,3 +317,9 @@ pub(crate) async fn get_scheduled_flow_runs_from_work_pool(
 pub fn poll_sql_text(dialect: Dialect, args: &WorkPoolPoll) -> String {
     poll_sql(dialect, args, &[]).0
 }
+
+/// The ranking statement a poll sends first, with its values (for [`crate::read::explain`]).
+pub fn poll_statement(dialect: Dialect, args: &WorkPoolPoll) -> crate::read::Statement {
+    let (sql, binds) = poll_sql(dialect, args, &[]);
+    crate::read::Statement { sql, binds }
+}

@@ -7,21 +7,105 @@
 pub mod pg;
 pub mod sqlite;
 
-use crate::{Fixture, Measurement};
-use anyhow::Result;
+use crate::{Fixture, Measurement, Workload};
+use anyhow::{Context as _, Result};
+use prefect_query_components::read::{self, Endpoint, HistoryRead, Read};
 use chrono::{DateTime, TimeDelta, Utc};
 use prefect_db_config::Dialect;
 use uuid::Uuid;
 
 /// Runs `fx`'s workload on the floor; only the workload is timed.
 pub async fn run(fx: &Fixture) -> Result<Measurement> {
+    let scale = if SCALE_READS.contains(&fx.workload) { Some(scale_read(fx).await?) } else { None };
     match fx.dialect()? {
-        Dialect::Postgres => pg::run(fx).await,
+        Dialect::Postgres => pg::run(fx, scale).await,
         Dialect::Sqlite => {
             let fx = fx.clone();
-            tokio::task::spawn_blocking(move || sqlite::run(&fx)).await?
+            tokio::task::spawn_blocking(move || sqlite::run(&fx, scale)).await?
         }
     }
+}
+
+/// The scale reads whose SQL comes from the read API.
+pub const SCALE_READS: [Workload; 6] = [Workload::W7, Workload::W8, Workload::W9, Workload::W10, Workload::W10K, Workload::W11];
+
+/// What a scale read's statement answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Flow run ids in order; the runs are then read by id.
+    FlowRunIds,
+    /// Log ids in order; the logs are then read by id.
+    LogIds,
+    /// One count.
+    Count,
+    /// History rows (bucket, state type, state name, count, run time, lateness).
+    History,
+}
+
+/// A scale read for the floor: the statement the layer's read API sends for the workload's
+/// request (built by the read API itself, before the clock starts, so that both sides send the
+/// same SQL with the same values) and what it answers.
+#[derive(Debug, Clone)]
+pub struct ScaleRead {
+    /// The statement.
+    pub statement: read::Statement,
+    /// What it answers.
+    pub answer: Answer,
+}
+
+async fn scale_read(fx: &Fixture) -> Result<ScaleRead> {
+    let dialect = fx.dialect()?;
+    let body = crate::layer::scale_body_of(fx)?;
+    let (statement, answer) = match fx.workload {
+        Workload::W7 | Workload::W10 => {
+            let request: Read<read::FlowRunSort> = Read::parse(Endpoint::FlowRunsFilter, &body)?;
+            (read::flow_runs_statement(dialect, &request), Answer::FlowRunIds)
+        }
+        Workload::W8 => {
+            let request: Read<read::NoSort> = Read::parse(Endpoint::FlowRunsCount, &body)?;
+            (read::count_flow_runs_statement(dialect, &request.filters), Answer::Count)
+        }
+        Workload::W9 => {
+            let request = HistoryRead::parse(Endpoint::FlowRunsHistory, &body)?;
+            (read::flow_run_history_statement(dialect, &request)?.context("the history request has no buckets")?, Answer::History)
+        }
+        Workload::W10K => {
+            let db = prefect_db_interface::database_for(&fx.config()?)?;
+            let cursor = crate::layer::w10_cursor(fx, &db).await?;
+            let request: Read<read::FlowRunSort> = Read::parse(Endpoint::FlowRunsFilter, &body)?;
+            (read::flow_runs_page_statement(dialect, &request, Some(&cursor)), Answer::FlowRunIds)
+        }
+        Workload::W11 => {
+            let request: Read<read::LogSort> = Read::parse(Endpoint::LogsFilter, &body)?;
+            (read::logs_statement(dialect, &request), Answer::LogIds)
+        }
+        other => anyhow::bail!("{} is not a scale read", other.code()),
+    };
+    Ok(ScaleRead { statement, answer })
+}
+
+/// A log decoded by the floor.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)]
+pub struct FloorLog {
+    pub id: Uuid,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub name: String,
+    pub level: i16,
+    pub flow_run_id: Option<Uuid>,
+    pub task_run_id: Option<Uuid>,
+    pub message: String,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// A history row decoded by the floor.
+pub type FloorHistoryRow = (i64, Option<String>, Option<String>, i64, i64, i64);
+
+/// `rows` in the order of `ids` (rows read by id come back in the database's order).
+pub fn in_id_order<R>(ids: &[Uuid], rows: Vec<R>, id: impl Fn(&R) -> Uuid) -> Vec<R> {
+    let mut by_id: std::collections::HashMap<Uuid, R> = rows.into_iter().map(|r| (id(&r), r)).collect();
+    ids.iter().filter_map(|i| by_id.remove(i)).collect()
 }
 
 /// A flow run decoded by the floor into typed values (what the layer's `FlowRun` holds).

@@ -1,6 +1,6 @@
 //! The PostgreSQL floor: tokio-postgres, statements prepared once per connection and reused.
 
-use super::{FLOW_RUN_COLUMNS, FloorRun, LOG_COLUMNS, STATE_COLUMNS, W1_RUN_COLUMNS, multi_insert, set_state_id_sql};
+use super::{Answer, FLOW_RUN_COLUMNS, FloorHistoryRow, FloorLog, FloorRun, LOG_COLUMNS, ScaleRead, in_id_order, STATE_COLUMNS, W1_RUN_COLUMNS, multi_insert, set_state_id_sql};
 use crate::{Fixture, Measurement, Workload, pg_connect, plan};
 use anyhow::{Context as _, Result};
 use bytes::{Buf as _, BufMut as _, BytesMut};
@@ -138,10 +138,13 @@ impl Prepared {
 type P<'a> = &'a (dyn ToSql + Sync);
 
 /// Runs `fx`'s workload; only the workload is timed.
-pub async fn run(fx: &Fixture) -> Result<Measurement> {
+pub async fn run(fx: &Fixture, scale: Option<ScaleRead>) -> Result<Measurement> {
     let client = pg_connect(&fx.url).await?;
     let mut db = Prepared { client, cache: HashMap::new() };
     let s = fx.sizes;
+    if let Some(read) = scale {
+        return scale_reads(&mut db, fx, read).await;
+    }
     let started = Instant::now();
     match fx.workload {
         Workload::W1 => {
@@ -331,18 +334,12 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
             }
         }
         Workload::W5 => {
-            let stmt = db
-                .get(
-                    &format!(
-                        "SELECT {FLOW_RUN_COLUMNS} FROM flow_run WHERE flow_run.work_queue_id = $1 AND flow_run.state_type IN ($2) \
-                         ORDER BY flow_run.expected_start_time DESC NULLS LAST, flow_run.id LIMIT $3"
-                    ),
-                    &[],
-                )
-                .await?;
-            let scheduled = PgEnum("SCHEDULED");
+            // The layer's statement, as diesel writes it for PostgreSQL.
+            let sql = prefect_query_components::reads::read_work_queue_flow_runs_sql(prefect_db_config::Dialect::Postgres)?;
+            let stmt = db.get(&sql, &[]).await?;
+            let scheduled = vec![PgEnum("SCHEDULED")];
             for i in 0..s.w5_reads {
-                let queue = Some(fx.queue_ids[i % fx.queue_ids.len()]);
+                let queue = fx.queue_ids[i % fx.queue_ids.len()];
                 let rows = db.client.query(&stmt, &[&queue, &scheduled, &s.w5_limit]).await?;
                 let runs = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;
                 std::hint::black_box(runs);
@@ -375,10 +372,94 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
                 std::hint::black_box(flow);
             }
         }
+        other => anyhow::bail!("{} runs from a scale fixture", other.code()),
     }
     Ok(Measurement { n: s.ops(fx.workload), seconds: started.elapsed().as_secs_f64() })
 }
 
 fn flow_id_or(deployment: Option<Uuid>, flow: Uuid) -> Uuid {
     deployment.unwrap_or(flow)
+}
+
+/// Text bound to a parameter of any text-like type (`text`, `varchar`, an enum): its UTF-8 bytes.
+#[derive(Debug)]
+pub struct AnyText(pub String);
+
+impl ToSql for AnyText {
+    fn to_sql(&self, _ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxErr> {
+        out.put_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+    to_sql_checked!();
+}
+
+fn bind_params(binds: &[prefect_query_components::read::Bind]) -> (Vec<Type>, Vec<Box<dyn ToSql + Sync + Send>>) {
+    use prefect_query_components::read::Bind;
+    binds
+        .iter()
+        .map(|b| -> (Type, Box<dyn ToSql + Sync + Send>) {
+            match b {
+                Bind::Uuid(u) => (Type::UUID, Box::new(*u)),
+                Bind::Time(t) => (Type::TIMESTAMPTZ, Box::new(*t)),
+                Bind::Int(n) => (Type::INT8, Box::new(*n)),
+                Bind::Text(t) => (Type::TEXT, Box::new(AnyText(t.clone()))),
+            }
+        })
+        .unzip()
+}
+
+fn decode_log(row: &Row) -> Result<FloorLog> {
+    Ok(FloorLog {
+        id: row.try_get(0)?,
+        created: row.try_get(1)?,
+        updated: row.try_get(2)?,
+        name: row.try_get(3)?,
+        level: row.try_get(4)?,
+        flow_run_id: row.try_get(5)?,
+        task_run_id: row.try_get(6)?,
+        message: row.try_get(7)?,
+        timestamp: row.try_get(8)?,
+    })
+}
+
+/// W7–W11: the read API's statement (typed as the layer binds it), then the rows by id.
+async fn scale_reads(db: &mut Prepared, fx: &Fixture, read: ScaleRead) -> Result<Measurement> {
+    let (types, values) = bind_params(&read.statement.binds);
+    let stmt = db.get(&read.statement.sql, &types).await?;
+    let runs_by_id = db.get(&format!("SELECT {FLOW_RUN_COLUMNS} FROM flow_run WHERE flow_run.id = ANY($1)"), &[]).await?;
+    let logs_by_id = db.get(&format!("SELECT {} FROM log WHERE log.id = ANY($1)", LOG_COLUMNS.join(", ")), &[]).await?;
+    let params: Vec<P<'_>> = values.iter().map(|v| v.as_ref() as P<'_>).collect();
+    let started = Instant::now();
+    for _ in 0..fx.sizes.read_ops {
+        let rows = db.client.query(&stmt, &params).await?;
+        match read.answer {
+            Answer::FlowRunIds => {
+                let ids: Vec<Uuid> = rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
+                let found = db.client.query(&runs_by_id, &[&ids]).await?;
+                let runs = found.iter().map(decode).collect::<Result<Vec<_>>>()?;
+                std::hint::black_box(in_id_order(&ids, runs, |r| r.id));
+            }
+            Answer::LogIds => {
+                let ids: Vec<Uuid> = rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
+                let found = db.client.query(&logs_by_id, &[&ids]).await?;
+                let logs = found.iter().map(decode_log).collect::<Result<Vec<_>>>()?;
+                std::hint::black_box(in_id_order(&ids, logs, |l| l.id));
+            }
+            Answer::Count => {
+                let n: i64 = rows.first().context("no count")?.try_get(0)?;
+                std::hint::black_box(n);
+            }
+            Answer::History => {
+                let out: Vec<FloorHistoryRow> = rows
+                    .iter()
+                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?)))
+                    .collect::<Result<_, tokio_postgres::Error>>()?;
+                std::hint::black_box(out);
+            }
+        }
+    }
+    Ok(Measurement { n: fx.sizes.read_ops, seconds: started.elapsed().as_secs_f64() })
 }

@@ -4,7 +4,7 @@
 //! sends its SQL through [`Raw`], a query fragment diesel *does* cache by SQL text: each
 //! statement is prepared once per connection and reused, as a prepared-statement floor should.
 
-use super::{FLOW_RUN_COLUMNS, FloorRun, LOG_COLUMNS, STATE_COLUMNS, W1_RUN_COLUMNS, multi_insert, set_state_id_sql};
+use super::{Answer, FLOW_RUN_COLUMNS, FloorHistoryRow, FloorLog, FloorRun, LOG_COLUMNS, ScaleRead, in_id_order, STATE_COLUMNS, W1_RUN_COLUMNS, multi_insert, set_state_id_sql};
 use crate::{Fixture, Measurement, Workload, plan, sqlite_interval, sqlite_time};
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
@@ -290,9 +290,12 @@ fn tx<R>(c: &mut SqliteConnection, begin: &str, body: impl FnOnce(&mut SqliteCon
 }
 
 /// Runs `fx`'s workload (blocking); only the workload is timed.
-pub fn run(fx: &Fixture) -> Result<Measurement> {
+pub fn run(fx: &Fixture, scale: Option<ScaleRead>) -> Result<Measurement> {
     let c = &mut connect(fx)?;
     let s = fx.sizes;
+    if let Some(read) = scale {
+        return scale_reads(c, fx, read);
+    }
     let started = Instant::now();
     match fx.workload {
         Workload::W1 => {
@@ -465,10 +468,10 @@ pub fn run(fx: &Fixture) -> Result<Measurement> {
             }
         }
         Workload::W5 => {
-            let sql = format!(
-                "SELECT {FLOW_RUN_COLUMNS} FROM flow_run WHERE flow_run.work_queue_id = ?1 AND +flow_run.state_type IN (?2) \
-                 ORDER BY flow_run.expected_start_time DESC, flow_run.id LIMIT ?3"
-            );
+            // The layer's statement, as diesel writes it for SQLite (its `?`s numbered in order).
+            let sql = number_placeholders(&prefect_query_components::reads::read_work_queue_flow_runs_sql(
+                prefect_db_config::Dialect::Sqlite,
+            )?);
             for i in 0..s.w5_reads {
                 let queue = fx.queue_ids[i % fx.queue_ids.len()];
                 let binds = [u(queue), V::T("SCHEDULED".into()), V::I(s.w5_limit)];
@@ -496,6 +499,137 @@ pub fn run(fx: &Fixture) -> Result<Measurement> {
                 std::hint::black_box(id);
             }
         }
+        other => anyhow::bail!("{} runs from a scale fixture", other.code()),
     }
     Ok(Measurement { n: s.ops(fx.workload), seconds: started.elapsed().as_secs_f64() })
+}
+
+#[derive(QueryableByName)]
+struct LogRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    created: String,
+    #[diesel(sql_type = Text)]
+    updated: String,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = diesel::sql_types::SmallInt)]
+    level: i16,
+    #[diesel(sql_type = Nullable<Text>)]
+    flow_run_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    task_run_id: Option<String>,
+    #[diesel(sql_type = Text)]
+    message: String,
+    #[diesel(sql_type = Text)]
+    timestamp: String,
+}
+
+impl LogRow {
+    fn decode(self) -> Result<FloorLog> {
+        Ok(FloorLog {
+            id: uuid(&self.id)?,
+            created: time(&self.created)?,
+            updated: time(&self.updated)?,
+            name: self.name,
+            level: self.level,
+            flow_run_id: opt_uuid(self.flow_run_id)?,
+            task_run_id: opt_uuid(self.task_run_id)?,
+            message: self.message,
+            timestamp: time(&self.timestamp)?,
+        })
+    }
+}
+
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct HistoryRow {
+    #[diesel(sql_type = BigInt)]
+    bucket: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    state_type: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    state_name: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+    #[diesel(sql_type = BigInt)]
+    run_us: i64,
+    #[diesel(sql_type = BigInt)]
+    late_us: i64,
+}
+
+/// `?1, ?2, …, ?n`.
+fn placeholders(n: usize) -> String {
+    (1..=n).map(q).collect::<Vec<_>>().join(", ")
+}
+
+/// W7–W11: the read API's statement with its values as Prefect stores them, then the rows by id.
+fn scale_reads(c: &mut SqliteConnection, fx: &Fixture, read: ScaleRead) -> Result<Measurement> {
+    use prefect_query_components::read::Bind;
+    let binds: Vec<V> = read
+        .statement
+        .binds
+        .iter()
+        .map(|b| match b {
+            Bind::Uuid(x) => u(*x),
+            Bind::Time(x) => t(x),
+            Bind::Int(x) => V::I(*x),
+            Bind::Text(x) => V::T(x.clone()),
+        })
+        .collect();
+    let sql = read.statement.sql.as_str();
+    let started = Instant::now();
+    for _ in 0..fx.sizes.read_ops {
+        match read.answer {
+            Answer::FlowRunIds => {
+                let ids: Vec<IdRow> = raw(sql, &binds).load(c)?;
+                let ids: Vec<V> = ids.into_iter().map(|r| V::T(r.id)).collect();
+                let by_id = format!("SELECT {FLOW_RUN_COLUMNS} FROM flow_run WHERE flow_run.id IN ({})", placeholders(ids.len()));
+                let rows: Vec<RunRow> = if ids.is_empty() { Vec::new() } else { raw(&by_id, &ids).load(c)? };
+                let runs = rows.into_iter().map(RunRow::decode).collect::<Result<Vec<_>>>()?;
+                let order: Vec<Uuid> = ids.iter().filter_map(|v| if let V::T(s) = v { Uuid::parse_str(s).ok() } else { None }).collect();
+                std::hint::black_box(in_id_order(&order, runs, |r| r.id));
+            }
+            Answer::LogIds => {
+                let ids: Vec<IdRow> = raw(sql, &binds).load(c)?;
+                let ids: Vec<V> = ids.into_iter().map(|r| V::T(r.id)).collect();
+                let by_id = format!("SELECT {} FROM log WHERE log.id IN ({})", LOG_COLUMNS.join(", "), placeholders(ids.len()));
+                let rows: Vec<LogRow> = if ids.is_empty() { Vec::new() } else { raw(&by_id, &ids).load(c)? };
+                let logs = rows.into_iter().map(LogRow::decode).collect::<Result<Vec<_>>>()?;
+                let order: Vec<Uuid> = ids.iter().filter_map(|v| if let V::T(s) = v { Uuid::parse_str(s).ok() } else { None }).collect();
+                std::hint::black_box(in_id_order(&order, logs, |l| l.id));
+            }
+            Answer::Count => {
+                let rows: Vec<CountRow> = raw(sql, &binds).load(c)?;
+                std::hint::black_box(rows.first().map(|r| r.n));
+            }
+            Answer::History => {
+                let rows: Vec<HistoryRow> = raw(sql, &binds).load(c)?;
+                let out: Vec<FloorHistoryRow> =
+                    rows.into_iter().map(|r| (r.bucket, r.state_type, r.state_name, r.n, r.run_us, r.late_us)).collect();
+                std::hint::black_box(out);
+            }
+        }
+    }
+    Ok(Measurement { n: fx.sizes.read_ops, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// `?`, `?`, … numbered `?1`, `?2`, … in order (the text has no `?` in a literal).
+fn number_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for ch in sql.chars() {
+        out.push(ch);
+        if ch == '?' {
+            n += 1;
+            out.push_str(&n.to_string());
+        }
+    }
+    out
 }

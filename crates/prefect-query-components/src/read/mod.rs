@@ -63,7 +63,8 @@ pub use sorts::{
     VariableSort,
 };
 
-use crate::sql::{Bind, Binder, SqlDialect, bucket_index_sql, load_raw};
+pub use crate::sql::Bind;
+use crate::sql::{Binder, SqlDialect, bucket_index_sql, load_raw};
 use crate::{QueryError, QueryResult};
 use body::Ctx;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -631,31 +632,99 @@ fn where_sql(w: &[String]) -> String {
     if w.is_empty() { String::new() } else { format!(" WHERE {}", w.join(" AND ")) }
 }
 
+/// A statement a read sends, with its bound values: for [`explain`], for logging, or to send the
+/// same SQL through another driver. A list read sends its statement for the ids of the page in
+/// order, then reads those rows by id ([`Record::find_many`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    /// The SQL text, with numbered placeholders (`$1` on PostgreSQL, `?1` on SQLite).
+    pub sql: String,
+    /// The values of the placeholders, in order.
+    pub binds: Vec<Bind>,
+}
+
+/// The statement of the ids of one page of `table`, in order.
+fn page_statement(table: &str, mut b: Binder, w: Vec<String>, order: String, limit: i64, offset: i64) -> Statement {
+    let lim = b.bind(Bind::Int(limit));
+    let off = b.bind(Bind::Int(offset));
+    let sql = format!("SELECT {table}.id AS id FROM {table}{} {order} LIMIT {lim} OFFSET {off}", where_sql(&w));
+    Statement { sql, binds: b.binds }
+}
+
+/// The rows of a page statement, in its order.
+async fn rows_of<R: Record>(conn: &mut Conn<'_>, st: Statement, limit: i64) -> QueryResult<Vec<R>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<IdRow> = load_raw(conn, st.sql, st.binds).await?;
+    let ids: Vec<Uuid> = ids.into_iter().map(|r| r.id).collect();
+    Ok(R::find_many(conn, &ids).await?)
+}
+
 /// The ids of one page of `table` in order, then the rows.
 async fn page_of<R: Record>(
     conn: &mut Conn<'_>,
     table: &str,
-    mut b: Binder,
+    b: Binder,
     w: Vec<String>,
     order: String,
     limit: i64,
     offset: i64,
 ) -> QueryResult<Vec<R>> {
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let lim = b.bind(Bind::Int(limit));
-    let off = b.bind(Bind::Int(offset));
-    let sql = format!("SELECT {table}.id AS id FROM {table}{} {order} LIMIT {lim} OFFSET {off}", where_sql(&w));
-    let ids: Vec<IdRow> = load_raw(conn, sql, b.binds).await?;
-    let ids: Vec<Uuid> = ids.into_iter().map(|r| r.id).collect();
-    Ok(R::find_many(conn, &ids).await?)
+    rows_of(conn, page_statement(table, b, w, order, limit, offset), limit).await
+}
+
+fn count_statement(table: &str, b: Binder, w: Vec<String>) -> Statement {
+    Statement { sql: format!("SELECT count(*) AS n FROM {table}{}", where_sql(&w)), binds: b.binds }
+}
+
+async fn run_count(conn: &mut Conn<'_>, st: Statement) -> QueryResult<i64> {
+    let rows: Vec<CountRow> = load_raw(conn, st.sql, st.binds).await?;
+    Ok(rows.first().map_or(0, |r| r.n))
 }
 
 async fn count_of(conn: &mut Conn<'_>, table: &str, b: Binder, w: Vec<String>) -> QueryResult<i64> {
-    let sql = format!("SELECT count(*) AS n FROM {table}{}", where_sql(&w));
-    let rows: Vec<CountRow> = load_raw(conn, sql, b.binds).await?;
-    Ok(rows.first().map_or(0, |r| r.n))
+    run_count(conn, count_statement(table, b, w)).await
+}
+
+#[derive(QueryableByName)]
+struct PlanLine {
+    #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+    line: String,
+}
+
+#[derive(QueryableByName)]
+struct SqlitePlanLine {
+    #[diesel(sql_type = Text)]
+    detail: String,
+}
+
+/// The plan the database chooses for `statement` (PostgreSQL `EXPLAIN`, SQLite `EXPLAIN QUERY
+/// PLAN`), one line per node: which index each read uses, for plan tests and diagnosis. The
+/// statement is planned with its bound values, not run.
+///
+/// ```no_run
+/// use prefect_query_components::read::{self, Endpoint, FlowRunSort, Read};
+/// # async fn demo(conn: &mut prefect_db_config::Conn<'_>) -> Result<(), Box<dyn std::error::Error>> {
+/// let request: Read<FlowRunSort> = Read::parse(Endpoint::FlowRunsFilter, &serde_json::json!({"sort": "START_TIME_DESC"}))?;
+/// let statement = read::flow_runs_statement(conn.dialect(), &request);
+/// for line in read::explain(conn, &statement).await? {
+///     println!("{line}");
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn explain(conn: &mut Conn<'_>, statement: &Statement) -> QueryResult<Vec<String>> {
+    let binds = statement.binds.clone();
+    Ok(match conn.dialect() {
+        prefect_db_config::Dialect::Postgres => {
+            let rows: Vec<PlanLine> = load_raw(conn, format!("EXPLAIN {}", statement.sql), binds).await?;
+            rows.into_iter().map(|r| r.line).collect()
+        }
+        prefect_db_config::Dialect::Sqlite => {
+            let rows: Vec<SqlitePlanLine> = load_raw(conn, format!("EXPLAIN QUERY PLAN {}", statement.sql), binds).await?;
+            rows.into_iter().map(|r| r.detail).collect()
+        }
+    })
 }
 
 /// A paginated answer (Prefect's `/paginate`).
@@ -691,21 +760,33 @@ fn ert_sql(b: &mut Binder, t: &str) -> String {
 }
 
 macro_rules! entity_reads {
-    ($(#[$doc:meta])* $list:ident, $count:ident, $paginate:ident, $Row:ty, $Sort:ty, $table:literal, $where:ident) => {
+    ($(#[$doc:meta])* $list:ident, $count:ident, $paginate:ident, $list_st:ident, $count_st:ident, $Row:ty, $Sort:ty, $table:literal, $where:ident) => {
         $(#[$doc])*
         pub async fn $list(conn: &mut Conn<'_>, request: &Read<$Sort>) -> QueryResult<Vec<$Row>> {
-            let mut b = Binder::new(dialect(conn));
+            let st = $list_st(conn.dialect(), request);
+            rows_of::<$Row>(conn, st, request.limit).await
+        }
+
+        #[doc = concat!("The statement `", stringify!($list), "` sends for the ids of its page (see [`Statement`]).")]
+        pub fn $list_st(dialect: prefect_db_config::Dialect, request: &Read<$Sort>) -> Statement {
+            let mut b = Binder::new(SqlDialect(dialect));
             let w = $where(&mut Sql { b: &mut b }, &request.filters);
             let extra = if $table == "task_run" { ert_sql(&mut b, $table) } else { String::new() };
             let order = sorts::order_by(b.dialect, $table, request.sort.terms(), &extra);
-            page_of::<$Row>(conn, $table, b, w, order, request.limit, request.offset).await
+            page_statement($table, b, w, order, request.limit, request.offset)
         }
 
         #[doc = concat!("How many rows `", stringify!($list), "` would match without a limit (Prefect's `/count`).")]
         pub async fn $count(conn: &mut Conn<'_>, filters: &Filters) -> QueryResult<i64> {
-            let mut b = Binder::new(dialect(conn));
+            let st = $count_st(conn.dialect(), filters);
+            run_count(conn, st).await
+        }
+
+        #[doc = concat!("The statement `", stringify!($count), "` sends (see [`Statement`]).")]
+        pub fn $count_st(dialect: prefect_db_config::Dialect, filters: &Filters) -> Statement {
+            let mut b = Binder::new(SqlDialect(dialect));
             let w = $where(&mut Sql { b: &mut b }, filters);
-            count_of(conn, $table, b, w).await
+            count_statement($table, b, w)
         }
 
         #[doc = concat!("One page of `", stringify!($list), "` with the count and the number of pages (Prefect's `/paginate`; the request's `page` and `limit`).")]
@@ -720,31 +801,37 @@ macro_rules! entity_reads {
 entity_reads!(
     /// `/flows/filter`: flows matching the filters (flows; deployments and work pools through the
     /// flow's deployments; flow runs and task runs through its runs), in the sort's order.
-    flows, count_flows, paginate_flows, Flow, FlowSort, "flow", where_flows
+    flows, count_flows, paginate_flows, flows_statement, count_flows_statement, Flow, FlowSort, "flow", where_flows
 );
 entity_reads!(
     /// `/flow_runs/filter`: flow runs matching the filters, in the sort's order.
-    flow_runs, count_flow_runs, paginate_flow_runs, FlowRun, FlowRunSort, "flow_run", where_flow_runs
+    flow_runs, count_flow_runs, paginate_flow_runs, flow_runs_statement, count_flow_runs_statement, FlowRun, FlowRunSort, "flow_run", where_flow_runs
 );
 entity_reads!(
     /// `/task_runs/filter`: task runs matching the filters, in the sort's order (any flow,
     /// flow-run or deployment filter leaves out task runs without a flow run).
-    task_runs, count_task_runs, paginate_task_runs, TaskRun, TaskRunSort, "task_run", where_task_runs
+    task_runs, count_task_runs, paginate_task_runs, task_runs_statement, count_task_runs_statement, TaskRun, TaskRunSort, "task_run", where_task_runs
 );
 entity_reads!(
     /// `/deployments/filter`: deployments matching the filters, in the sort's order.
-    deployments, count_deployments, paginate_deployments, Deployment, DeploymentSort, "deployment", where_deployments
+    deployments, count_deployments, paginate_deployments, deployments_statement, count_deployments_statement, Deployment, DeploymentSort, "deployment", where_deployments
 );
 
 /// `/logs/filter`: logs matching the filter, in the sort's order.
 pub async fn logs(conn: &mut Conn<'_>, request: &Read<LogSort>) -> QueryResult<Vec<Log>> {
-    let mut b = Binder::new(dialect(conn));
+    let st = logs_statement(conn.dialect(), request);
+    rows_of::<Log>(conn, st, request.limit).await
+}
+
+/// The statement [`logs`] sends for the ids of its page (see [`Statement`]).
+pub fn logs_statement(dialect: prefect_db_config::Dialect, request: &Read<LogSort>) -> Statement {
+    let mut b = Binder::new(SqlDialect(dialect));
     let mut w = Vec::new();
     if let Some(x) = &request.filters.logs {
         w.push(x.sql(&mut Sql { b: &mut b }));
     }
     let order = sorts::order_by(b.dialect, "log", request.sort.terms(), "");
-    page_of::<Log>(conn, "log", b, w, order, request.limit, request.offset).await
+    page_statement("log", b, w, order, request.limit, request.offset)
 }
 
 /// `/artifacts/filter`.
@@ -1069,13 +1156,54 @@ pub async fn task_run_history(conn: &mut Conn<'_>, request: &HistoryRead) -> Que
     history(conn, "task_run", request).await
 }
 
+/// The statement [`flow_run_history`] sends (`None` when the request has no buckets).
+pub fn flow_run_history_statement(dialect: prefect_db_config::Dialect, request: &HistoryRead) -> QueryResult<Option<Statement>> {
+    Ok(history_statement(dialect, "flow_run", request)?.map(|(st, _)| st))
+}
+
+/// The statement [`task_run_history`] sends (`None` when the request has no buckets).
+pub fn task_run_history_statement(dialect: prefect_db_config::Dialect, request: &HistoryRead) -> QueryResult<Option<Statement>> {
+    Ok(history_statement(dialect, "task_run", request)?.map(|(st, _)| st))
+}
+
 async fn history(conn: &mut Conn<'_>, t: &str, request: &HistoryRead) -> QueryResult<Vec<HistoryBucket>> {
-    let intervals = crate::history::make_timestamp_intervals(request.start, request.end, request.interval)?;
-    let (Some(first), Some(last)) = (intervals.first(), intervals.last()) else {
+    let Some((st, intervals)) = history_statement(conn.dialect(), t, request)? else {
         return Ok(Vec::new());
     };
+    let rows: Vec<HistoryRow> = load_raw(conn, st.sql, st.binds).await?;
+    let mut buckets: Vec<HistoryBucket> = intervals
+        .into_iter()
+        .map(|i| HistoryBucket { interval_start: i.interval_start, interval_end: i.interval_end, states: Vec::new() })
+        .collect();
+    for row in rows {
+        if let Some(bucket) = usize::try_from(row.bucket).ok().and_then(|i| buckets.get_mut(i)) {
+            bucket.states.push(HistoryState {
+                state_type: row.state_type,
+                state_name: row.state_name,
+                count_runs: row.n,
+                sum_estimated_run_time: TimeDelta::microseconds(row.run_us),
+                sum_estimated_lateness: TimeDelta::microseconds(row.late_us),
+            });
+        }
+    }
+    for bucket in &mut buckets {
+        bucket.states.sort_by(|a, b| (&a.state_type, &a.state_name).cmp(&(&b.state_type, &b.state_name)));
+    }
+    Ok(buckets)
+}
+
+/// The history statement of table `t` and the buckets it counts into.
+fn history_statement(
+    dialect: prefect_db_config::Dialect,
+    t: &str,
+    request: &HistoryRead,
+) -> QueryResult<Option<(Statement, Vec<crate::history::TimestampInterval>)>> {
+    let intervals = crate::history::make_timestamp_intervals(request.start, request.end, request.interval)?;
+    let (Some(first), Some(last)) = (intervals.first(), intervals.last()) else {
+        return Ok(None);
+    };
     let us = request.interval.num_microseconds().unwrap_or(i64::MAX);
-    let mut b = Binder::new(dialect(conn));
+    let mut b = Binder::new(SqlDialect(dialect));
     let d = b.dialect;
     let bucket = bucket_index_sql(&mut b, &format!("{t}.expected_start_time"), first.interval_start, us);
     let lo = b.bind(Bind::Time(first.interval_start));
@@ -1111,26 +1239,7 @@ async fn history(conn: &mut Conn<'_>, t: &str, request: &HistoryRead) -> QueryRe
         positive(&late),
         where_sql(&w)
     );
-    let rows: Vec<HistoryRow> = load_raw(conn, sql, b.binds).await?;
-    let mut buckets: Vec<HistoryBucket> = intervals
-        .into_iter()
-        .map(|i| HistoryBucket { interval_start: i.interval_start, interval_end: i.interval_end, states: Vec::new() })
-        .collect();
-    for row in rows {
-        if let Some(bucket) = usize::try_from(row.bucket).ok().and_then(|i| buckets.get_mut(i)) {
-            bucket.states.push(HistoryState {
-                state_type: row.state_type,
-                state_name: row.state_name,
-                count_runs: row.n,
-                sum_estimated_run_time: TimeDelta::microseconds(row.run_us),
-                sum_estimated_lateness: TimeDelta::microseconds(row.late_us),
-            });
-        }
-    }
-    for bucket in &mut buckets {
-        bucket.states.sort_by(|a, b| (&a.state_type, &a.state_name).cmp(&(&b.state_type, &b.state_name)));
-    }
-    Ok(buckets)
+    Ok(Some((Statement { sql, binds: b.binds }, intervals)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1192,15 +1301,8 @@ fn time_key(t: Option<DateTime<Utc>>) -> Option<CursorKey> {
 /// The flow runs after `cursor` (from the start without one), `limit` of them, in the
 /// request's sort (its offset is ignored); every sort but a computed one can be paged so.
 pub async fn flow_runs_page(conn: &mut Conn<'_>, request: &Read<FlowRunSort>, cursor: Option<&Cursor>) -> QueryResult<KeysetPage<FlowRun>> {
-    let mut b = Binder::new(dialect(conn));
-    let mut w = where_flow_runs(&mut Sql { b: &mut b }, &request.filters);
-    let term = request.sort.terms()[0];
-    let expr = (term.expr != "{t}.id").then_some(term.expr);
-    if let Some(c) = cursor {
-        w.push(after_cursor(&mut b, "flow_run", expr, term.asc, c));
-    }
-    let order = sorts::order_by(b.dialect, "flow_run", request.sort.terms(), "");
-    let rows: Vec<FlowRun> = page_of(conn, "flow_run", b, w, order, request.limit, 0).await?;
+    let st = flow_runs_page_statement(conn.dialect(), request, cursor);
+    let rows: Vec<FlowRun> = rows_of(conn, st, request.limit).await?;
     let key = |r: &FlowRun| match request.sort {
         FlowRunSort::IdDesc => None,
         FlowRunSort::StartTimeAsc | FlowRunSort::StartTimeDesc => time_key(r.start_time.or(r.expected_start_time)),
@@ -1215,21 +1317,24 @@ pub async fn flow_runs_page(conn: &mut Conn<'_>, request: &Read<FlowRunSort>, cu
     Ok(KeysetPage { rows, next })
 }
 
-/// The task runs after `cursor`, as [`flow_runs_page`]; the `DURATION_*` sorts (computed from
-/// the current time) cannot be paged so ([`QueryError::InvalidArgument`]).
-pub async fn task_runs_page(conn: &mut Conn<'_>, request: &Read<TaskRunSort>, cursor: Option<&Cursor>) -> QueryResult<KeysetPage<TaskRun>> {
-    if matches!(request.sort, TaskRunSort::DurationAsc | TaskRunSort::DurationDesc) {
-        return Err(QueryError::InvalidArgument(format!("keyset pages cannot follow the sort {}", request.sort.name())));
-    }
-    let mut b = Binder::new(dialect(conn));
-    let mut w = where_task_runs(&mut Sql { b: &mut b }, &request.filters);
+/// The statement [`flow_runs_page`] sends for the ids of its page (see [`Statement`]).
+pub fn flow_runs_page_statement(dialect: prefect_db_config::Dialect, request: &Read<FlowRunSort>, cursor: Option<&Cursor>) -> Statement {
+    let mut b = Binder::new(SqlDialect(dialect));
+    let mut w = where_flow_runs(&mut Sql { b: &mut b }, &request.filters);
     let term = request.sort.terms()[0];
     let expr = (term.expr != "{t}.id").then_some(term.expr);
     if let Some(c) = cursor {
-        w.push(after_cursor(&mut b, "task_run", expr, term.asc, c));
+        w.push(after_cursor(&mut b, "flow_run", expr, term.asc, c));
     }
-    let order = sorts::order_by(b.dialect, "task_run", request.sort.terms(), "");
-    let rows: Vec<TaskRun> = page_of(conn, "task_run", b, w, order, request.limit, 0).await?;
+    let order = sorts::order_by(b.dialect, "flow_run", request.sort.terms(), "");
+    page_statement("flow_run", b, w, order, request.limit, 0)
+}
+
+/// The task runs after `cursor`, as [`flow_runs_page`]; the `DURATION_*` sorts (computed from
+/// the current time) cannot be paged so ([`QueryError::InvalidArgument`]).
+pub async fn task_runs_page(conn: &mut Conn<'_>, request: &Read<TaskRunSort>, cursor: Option<&Cursor>) -> QueryResult<KeysetPage<TaskRun>> {
+    let st = task_runs_page_statement(conn.dialect(), request, cursor)?;
+    let rows: Vec<TaskRun> = rows_of(conn, st, request.limit).await?;
     let key = |r: &TaskRun| match request.sort {
         TaskRunSort::ExpectedStartTimeAsc | TaskRunSort::ExpectedStartTimeDesc => time_key(r.expected_start_time),
         TaskRunSort::NameAsc | TaskRunSort::NameDesc => Some(CursorKey::Text(r.name.clone())),
@@ -1243,9 +1348,36 @@ pub async fn task_runs_page(conn: &mut Conn<'_>, request: &Read<TaskRunSort>, cu
     Ok(KeysetPage { rows, next })
 }
 
+/// The statement [`task_runs_page`] sends for the ids of its page (see [`Statement`]); the
+/// `DURATION_*` sorts cannot be paged so ([`QueryError::InvalidArgument`]).
+pub fn task_runs_page_statement(dialect: prefect_db_config::Dialect, request: &Read<TaskRunSort>, cursor: Option<&Cursor>) -> QueryResult<Statement> {
+    if matches!(request.sort, TaskRunSort::DurationAsc | TaskRunSort::DurationDesc) {
+        return Err(QueryError::InvalidArgument(format!("keyset pages cannot follow the sort {}", request.sort.name())));
+    }
+    let mut b = Binder::new(SqlDialect(dialect));
+    let mut w = where_task_runs(&mut Sql { b: &mut b }, &request.filters);
+    let term = request.sort.terms()[0];
+    let expr = (term.expr != "{t}.id").then_some(term.expr);
+    if let Some(c) = cursor {
+        w.push(after_cursor(&mut b, "task_run", expr, term.asc, c));
+    }
+    let order = sorts::order_by(b.dialect, "task_run", request.sort.terms(), "");
+    Ok(page_statement("task_run", b, w, order, request.limit, 0))
+}
+
 /// The logs after `cursor`, as [`flow_runs_page`].
 pub async fn logs_page(conn: &mut Conn<'_>, request: &Read<LogSort>, cursor: Option<&Cursor>) -> QueryResult<KeysetPage<Log>> {
-    let mut b = Binder::new(dialect(conn));
+    let st = logs_page_statement(conn.dialect(), request, cursor);
+    let rows: Vec<Log> = rows_of(conn, st, request.limit).await?;
+    let next = (i64::try_from(rows.len()).unwrap_or(i64::MAX) >= request.limit && request.limit > 0)
+        .then(|| rows.last().map(|r| Cursor { key: Some(CursorKey::Time(r.timestamp)), id: r.id }))
+        .flatten();
+    Ok(KeysetPage { rows, next })
+}
+
+/// The statement [`logs_page`] sends for the ids of its page (see [`Statement`]).
+pub fn logs_page_statement(dialect: prefect_db_config::Dialect, request: &Read<LogSort>, cursor: Option<&Cursor>) -> Statement {
+    let mut b = Binder::new(SqlDialect(dialect));
     let mut w = Vec::new();
     if let Some(x) = &request.filters.logs {
         w.push(x.sql(&mut Sql { b: &mut b }));
@@ -1255,9 +1387,5 @@ pub async fn logs_page(conn: &mut Conn<'_>, request: &Read<LogSort>, cursor: Opt
         w.push(after_cursor(&mut b, "log", Some(term.expr), term.asc, c));
     }
     let order = sorts::order_by(b.dialect, "log", request.sort.terms(), "");
-    let rows: Vec<Log> = page_of(conn, "log", b, w, order, request.limit, 0).await?;
-    let next = (i64::try_from(rows.len()).unwrap_or(i64::MAX) >= request.limit && request.limit > 0)
-        .then(|| rows.last().map(|r| Cursor { key: Some(CursorKey::Time(r.timestamp)), id: r.id }))
-        .flatten();
-    Ok(KeysetPage { rows, next })
+    page_statement("log", b, w, order, request.limit, 0)
 }

@@ -112,7 +112,7 @@ async fn sqlite_polls_with_a_time_bound_walk_the_time_index() -> TestResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_reads_a_queues_runs_through_the_queue_index() -> TestResult {
-    let sql = prefect_query_components::reads::read_work_queue_flow_runs_sqlite_sql()?;
+    let sql = prefect_query_components::reads::read_work_queue_flow_runs_sql(Dialect::Sqlite)?;
     let plan = sqlite_plan(&sql).await?;
     let all = plan.join("\n");
     let reads: Vec<&String> = plan.iter().filter(|l| l.contains("flow_run")).collect();
