@@ -8,6 +8,8 @@
 //! - `run --fixture FILE --impl layer|floor [--workload W]`: the timed workload (a scale
 //!   fixture serves W2, W5 and W7–W11, named by `--workload`); prints
 //!   `{"n","seconds","peak_rss_mb"}`.
+//! - `explain --fixture FILE --workload W7..W11`: the plan of the read's statement
+//!   (PostgreSQL `EXPLAIN (ANALYZE, BUFFERS)`, SQLite `EXPLAIN QUERY PLAN`).
 //! - `drop --fixture FILE`: removes the database.
 //! - `copy --rows N --prefect-db PATH --dir DIR`: generates an SQLite database of N log rows,
 //!   times `prefect-db copy` of it into a fresh PostgreSQL database; prints
@@ -88,6 +90,11 @@ async fn run() -> Result<()> {
             let m = prefect_db_bench::run(&fx, imp).await?;
             let peak = prefect_db_bench::rss::peak_rss_mb();
             println!("{}", serde_json::json!({"n": m.n, "seconds": m.seconds, "peak_rss_mb": peak}));
+        }
+        "explain" => {
+            let fx = Fixture::load(&PathBuf::from(get(&f, "fixture")?))?;
+            let fx = fx.for_workload(Workload::parse(get(&f, "workload")?).context("unknown workload")?);
+            println!("{}", prefect_db_bench::floor::explain(&fx).await?.join("\n"));
         }
         "drop" => {
             let fx = Fixture::load(&PathBuf::from(get(&f, "fixture")?))?;

@@ -97,6 +97,90 @@ async fn check(dialect: Dialect, fx: &Fixture) -> TestResult {
     let count = db.transaction(TxMode::Read, async |tx| Ok(read::count_flow_runs(tx, &w8.filters).await?)).await?;
     assert_eq!(count, expected_count, "W8");
 
+    // The same reads split by state type (see the read API's split module) in other shapes:
+    // ascending, bounded above only, unbounded with runs that have no time at all (NULL keys sort
+    // first descending, last ascending), deep offsets, and a count with both bounds and another
+    // filter. Each answer is checked against plain SQL with the NULL placement spelled out.
+    let mut timeless = Vec::new();
+    for (k, state) in [StateType::Completed, StateType::Failed, StateType::Completed].into_iter().enumerate() {
+        let mut run = NewFlowRun::new(format!("timeless-{k}"), fx.flow()?);
+        run.state_type = Some(state);
+        run.state_name = Some(state.as_str().to_owned());
+        timeless.push(run);
+    }
+    db.transaction(TxMode::Write, async |tx| Ok(tx.insert_many(timeless).await?)).await?;
+    let ten_days_ago = now - TimeDelta::days(10);
+    let iso = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string();
+    let key = "COALESCE(start_time, expected_start_time)";
+    let variants: Vec<(serde_json::Value, &str, String, i64, i64)> = vec![
+        (
+            serde_json::json!({"start_time": {"after_": iso(now - TimeDelta::days(2))}, "state": {"type": {"any_": ["FAILED", "COMPLETED"]}}}),
+            "START_TIME_ASC",
+            format!("{key} >= {} AND state_type IN ('FAILED', 'COMPLETED')", lit(dialect, now - TimeDelta::days(2))),
+            7,
+            3,
+        ),
+        (
+            serde_json::json!({"start_time": {"before_": iso(ten_days_ago)}, "state": {"type": {"any_": ["COMPLETED", "CRASHED", "CANCELLED"]}}}),
+            "START_TIME_DESC",
+            format!("{key} <= {} AND state_type IN ('COMPLETED', 'CRASHED', 'CANCELLED')", lit(dialect, ten_days_ago)),
+            10,
+            5,
+        ),
+        (
+            serde_json::json!({"state": {"type": {"any_": ["COMPLETED", "FAILED", "SCHEDULED"]}}}),
+            "START_TIME_DESC",
+            "state_type IN ('COMPLETED', 'FAILED', 'SCHEDULED')".to_owned(),
+            20,
+            0,
+        ),
+        (
+            serde_json::json!({"state": {"type": {"any_": ["COMPLETED", "FAILED"]}}}),
+            "START_TIME_ASC",
+            "state_type IN ('COMPLETED', 'FAILED')".to_owned(),
+            20,
+            i64::try_from(fx.sizes.scale_runs)? * 89 / 100 - 10,
+        ),
+    ];
+    for (filter, sort, condition, limit, offset) in variants {
+        let body = serde_json::json!({"flow_runs": filter, "sort": sort, "limit": limit, "offset": offset});
+        let request: Read<read::FlowRunSort> = Read::parse(Endpoint::FlowRunsFilter, &body)?;
+        let got: Vec<Uuid> = db.transaction(TxMode::Read, async |tx| Ok(read::flow_runs(tx, &request).await?)).await?.iter().map(|r| r.id).collect();
+        let (nulls, dir) = if sort.ends_with("ASC") { ("1 ELSE 0", "ASC") } else { ("0 ELSE 1", "DESC") };
+        let expected = plain_ids(
+            &db,
+            format!(
+                "SELECT {} AS id FROM flow_run WHERE {condition} ORDER BY CASE WHEN {key} IS NULL THEN {nulls} END, {key} {dir}, id {dir} LIMIT {limit} OFFSET {offset}",
+                id_text(dialect, "id")
+            ),
+        )
+        .await?;
+        assert!(!expected.is_empty(), "{body}: the variant selects nothing");
+        assert_eq!(got, expected, "{body}");
+    }
+    let count_body = serde_json::json!({"flow_runs": {
+        "start_time": {"after_": iso(now - TimeDelta::days(5)), "before_": iso(now - TimeDelta::days(1))},
+        "state": {"type": {"any_": ["COMPLETED", "FAILED", "RUNNING"]}},
+        "deployment_id": {"any_": [fx.deployment_ids[0]]},
+    }});
+    let request: Read<read::NoSort> = Read::parse(Endpoint::FlowRunsCount, &count_body)?;
+    let got = db.transaction(TxMode::Read, async |tx| Ok(read::count_flow_runs(tx, &request.filters).await?)).await?;
+    let busy = match dialect {
+        Dialect::Postgres => format!("'{}'", fx.deployment_ids[0]),
+        Dialect::Sqlite => format!("'{}'", fx.deployment_ids[0].hyphenated()),
+    };
+    let expected = plain_count(
+        &db,
+        format!(
+            "SELECT count(*) AS n FROM flow_run WHERE {key} >= {} AND {key} <= {} AND state_type IN ('COMPLETED', 'FAILED', 'RUNNING') AND deployment_id = {busy}",
+            lit(dialect, now - TimeDelta::days(5)),
+            lit(dialect, now - TimeDelta::days(1))
+        ),
+    )
+    .await?;
+    assert!(expected > 0);
+    assert_eq!(got, expected, "{count_body}");
+
     // W9: every run of the deployment expected in the last day is in one bucket.
     let typical = fx.deployment_ids[1];
     let w9 = HistoryRead::parse(Endpoint::FlowRunsHistory, &requests::w9(now, typical))?;

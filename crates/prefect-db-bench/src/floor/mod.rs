@@ -53,7 +53,8 @@ pub struct ScaleRead {
     pub answer: Answer,
 }
 
-async fn scale_read(fx: &Fixture) -> Result<ScaleRead> {
+/// The scale read of `fx`'s workload (see [`ScaleRead`]).
+pub async fn scale_read(fx: &Fixture) -> Result<ScaleRead> {
     let dialect = fx.dialect()?;
     let body = crate::layer::scale_body_of(fx)?;
     let (statement, answer) = match fx.workload {
@@ -228,5 +229,18 @@ pub fn w2_args(limit: i64) -> prefect_query_components::WorkPoolPoll {
         respect_queue_priorities: true,
         scheduled_before: Some(crate::plan::now()),
         ..Default::default()
+    }
+}
+
+/// The plan of `fx`'s scale read as the database runs it: PostgreSQL `EXPLAIN (ANALYZE,
+/// BUFFERS)` (the statement is run), SQLite `EXPLAIN QUERY PLAN`.
+pub async fn explain(fx: &Fixture) -> Result<Vec<String>> {
+    let read = scale_read(fx).await?;
+    match fx.dialect()? {
+        Dialect::Postgres => pg::explain(fx, &read).await,
+        Dialect::Sqlite => {
+            let fx = fx.clone();
+            tokio::task::spawn_blocking(move || sqlite::explain(&fx, &read)).await?
+        }
     }
 }

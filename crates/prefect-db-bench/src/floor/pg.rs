@@ -463,3 +463,13 @@ async fn scale_reads(db: &mut Prepared, fx: &Fixture, read: ScaleRead) -> Result
     }
     Ok(Measurement { n: fx.sizes.read_ops, seconds: started.elapsed().as_secs_f64() })
 }
+
+/// `EXPLAIN (ANALYZE, BUFFERS)` of a scale read, typed as the layer binds it.
+pub async fn explain(fx: &Fixture, read: &ScaleRead) -> Result<Vec<String>> {
+    let client = pg_connect(&fx.url).await?;
+    let (types, values) = bind_params(&read.statement.binds);
+    let stmt = client.prepare_typed(&format!("EXPLAIN (ANALYZE, BUFFERS) {}", read.statement.sql), &types).await?;
+    let params: Vec<P<'_>> = values.iter().map(|v| v.as_ref() as P<'_>).collect();
+    let rows = client.query(&stmt, &params).await?;
+    Ok(rows.iter().map(|r| r.try_get::<_, String>(0)).collect::<Result<_, _>>()?)
+}

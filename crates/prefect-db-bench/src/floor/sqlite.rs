@@ -633,3 +633,29 @@ fn number_placeholders(sql: &str) -> String {
     }
     out
 }
+
+#[derive(QueryableByName)]
+struct PlanRow {
+    #[diesel(sql_type = Text)]
+    detail: String,
+}
+
+/// `EXPLAIN QUERY PLAN` of a scale read.
+pub fn explain(fx: &Fixture, read: &ScaleRead) -> Result<Vec<String>> {
+    use prefect_query_components::read::Bind;
+    let c = &mut connect(fx)?;
+    let binds: Vec<V> = read
+        .statement
+        .binds
+        .iter()
+        .map(|b| match b {
+            Bind::Uuid(x) => u(*x),
+            Bind::Time(x) => t(x),
+            Bind::Int(x) => V::I(*x),
+            Bind::Text(x) => V::T(x.clone()),
+        })
+        .collect();
+    let sql = format!("EXPLAIN QUERY PLAN {}", read.statement.sql);
+    let rows: Vec<PlanRow> = raw(&sql, &binds).load(c)?;
+    Ok(rows.into_iter().map(|r| r.detail).collect())
+}

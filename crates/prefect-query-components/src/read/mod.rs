@@ -50,6 +50,7 @@
 pub mod body;
 pub mod filters;
 pub mod sorts;
+mod split;
 mod text_search;
 
 pub use body::{BodyError, Issue};
@@ -769,6 +770,11 @@ macro_rules! entity_reads {
 
         #[doc = concat!("The statement `", stringify!($list), "` sends for the ids of its page (see [`Statement`]).")]
         pub fn $list_st(dialect: prefect_db_config::Dialect, request: &Read<$Sort>) -> Statement {
+            if $table == "flow_run" {
+                if let Some(st) = split::flow_runs(SqlDialect(dialect), request) {
+                    return st;
+                }
+            }
             let mut b = Binder::new(SqlDialect(dialect));
             let w = $where(&mut Sql { b: &mut b }, &request.filters);
             let extra = if $table == "task_run" { ert_sql(&mut b, $table) } else { String::new() };
@@ -784,6 +790,11 @@ macro_rules! entity_reads {
 
         #[doc = concat!("The statement `", stringify!($count), "` sends (see [`Statement`]).")]
         pub fn $count_st(dialect: prefect_db_config::Dialect, filters: &Filters) -> Statement {
+            if $table == "flow_run" {
+                if let Some(st) = split::count_flow_runs(SqlDialect(dialect), filters) {
+                    return st;
+                }
+            }
             let mut b = Binder::new(SqlDialect(dialect));
             let w = $where(&mut Sql { b: &mut b }, filters);
             count_statement($table, b, w)
