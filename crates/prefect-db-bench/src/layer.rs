@@ -20,6 +20,7 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
     let cursor = if fx.workload == Workload::W10K { Some(w10_cursor(fx, &db).await?) } else { None };
     let scale_body = |_: &Fixture| prepared_body.clone().context("not a scale fixture");
     let started = Instant::now();
+    let mut budget = crate::OpBudget::new(s.read_ops);
     match fx.workload {
         Workload::W1 => {
             let flow_id = fx.flow()?;
@@ -104,7 +105,7 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
         }
         Workload::W7 | Workload::W10 => {
             let body = scale_body(fx)?;
-            for _ in 0..s.read_ops {
+            while budget.next() {
                 let request: Read<read::FlowRunSort> = Read::parse(Endpoint::FlowRunsFilter, &body)?;
                 let mut pooled = db.connection().await?;
                 let rows = read::flow_runs(&mut pooled.conn(), &request).await?;
@@ -113,7 +114,7 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
         }
         Workload::W8 => {
             let body = scale_body(fx)?;
-            for _ in 0..s.read_ops {
+            while budget.next() {
                 let request: Read<read::NoSort> = Read::parse(Endpoint::FlowRunsCount, &body)?;
                 let mut pooled = db.connection().await?;
                 let n = read::count_flow_runs(&mut pooled.conn(), &request.filters).await?;
@@ -122,7 +123,7 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
         }
         Workload::W9 => {
             let body = scale_body(fx)?;
-            for _ in 0..s.read_ops {
+            while budget.next() {
                 let request = HistoryRead::parse(Endpoint::FlowRunsHistory, &body)?;
                 let mut pooled = db.connection().await?;
                 let buckets = read::flow_run_history(&mut pooled.conn(), &request).await?;
@@ -132,7 +133,7 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
         Workload::W10K => {
             let body = scale_body(fx)?;
             let cursor = cursor.context("no cursor")?;
-            for _ in 0..s.read_ops {
+            while budget.next() {
                 let request: Read<read::FlowRunSort> = Read::parse(Endpoint::FlowRunsFilter, &body)?;
                 let mut pooled = db.connection().await?;
                 let page = read::flow_runs_page(&mut pooled.conn(), &request, Some(&cursor)).await?;
@@ -141,7 +142,7 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
         }
         Workload::W11 => {
             let body = scale_body(fx)?;
-            for _ in 0..s.read_ops {
+            while budget.next() {
                 let request: Read<read::LogSort> = Read::parse(Endpoint::LogsFilter, &body)?;
                 let mut pooled = db.connection().await?;
                 let rows = read::logs(&mut pooled.conn(), &request).await?;
@@ -156,6 +157,9 @@ pub async fn run(fx: &Fixture) -> Result<Measurement> {
                 std::hint::black_box(id);
             }
         }
+    }
+    if crate::floor::SCALE_READS.contains(&fx.workload) {
+        return Ok(budget.measurement());
     }
     Ok(Measurement { n: s.ops(fx.workload), seconds: started.elapsed().as_secs_f64() })
 }

@@ -396,6 +396,42 @@ pub fn parse_dialect(s: &str) -> Result<Dialect> {
     }
 }
 
+/// How many operations a scale read performs: its `read_ops`, or fewer once it has run for
+/// [`OpBudget::TIME_BOX`] with at least [`OpBudget::MIN_OPS`] done (a read that takes a second at
+/// scale 100 is measured in seconds, not minutes). The measurement counts what was done.
+#[derive(Debug)]
+pub struct OpBudget {
+    started: std::time::Instant,
+    max: usize,
+    done: usize,
+}
+
+impl OpBudget {
+    /// The time after which a run stops early.
+    pub const TIME_BOX: std::time::Duration = std::time::Duration::from_secs(3);
+    /// The operations a run performs at least.
+    pub const MIN_OPS: usize = 10;
+
+    /// A budget of `max` operations, from now.
+    pub fn new(max: usize) -> OpBudget {
+        OpBudget { started: std::time::Instant::now(), max, done: 0 }
+    }
+
+    /// Whether to perform another operation (counting it).
+    pub fn next(&mut self) -> bool {
+        let go = self.done < self.max && (self.done < Self::MIN_OPS || self.started.elapsed() < Self::TIME_BOX);
+        if go {
+            self.done += 1;
+        }
+        go
+    }
+
+    /// The measurement of the operations done.
+    pub fn measurement(&self) -> Measurement {
+        Measurement { n: self.done, seconds: self.started.elapsed().as_secs_f64() }
+    }
+}
+
 /// The result of a timed run.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Measurement {

@@ -70,3 +70,12 @@ mod tests {
         assert!(worth_preparing(500) && worth_preparing(1) && !worth_preparing(65) && !worth_preparing(1_100));
     }
 }
+
+/// The length a list of `n` values is padded to so that its statement is worth preparing: `n`
+/// up to 64, then the next multiple of 100 up to 1,000 (longer lists are left as they are).
+pub fn round_list_len(n: usize) -> usize {
+    if n <= 64 || n > 1_000 { n } else { n.div_ceil(100) * 100 }
+}
+
+/// Sync loading (SQLite work run on the connection's own thread).
+impl<Q, C> diesel::RunQueryDsl<C> for Prepared<Q> {}

@@ -13,7 +13,8 @@ use crate::QueryResult;
 use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
 use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use prefect_db_config::{Conn, dispatch};
+use prefect_db_config::Conn;
+use prefect_orm::prepared::Prepared;
 use prefect_orm::models::FlowRun;
 use prefect_orm::schema::flow_run;
 use prefect_orm::types::{StateType, Val};
@@ -117,10 +118,20 @@ pub async fn read_work_queue_flow_runs(
 ) -> QueryResult<Vec<FlowRun>> {
     let queue = Val(work_queue_id);
     let states = state_types.to_vec();
-    let rows: Vec<FlowRun> = dispatch!(conn, |c| {
-        use diesel_async::RunQueryDsl;
-        work_queue_runs!(queue, states, limit).load(c).await
-    })?;
+    // A handful of state types: the statement's text comes from a small set, keep it prepared.
+    let rows: Vec<FlowRun> = match conn {
+        #[cfg(feature = "postgres")]
+        Conn::Postgres(c) => {
+            use diesel_async::RunQueryDsl;
+            Prepared::new(work_queue_runs!(queue, states, limit)).load(&mut **c).await?
+        }
+        // One hop to the connection's thread, rows decoded where SQLite returns them.
+        #[cfg(feature = "sqlite")]
+        Conn::Sqlite(c) => {
+            c.spawn_blocking(move |c| diesel::RunQueryDsl::load(Prepared::new(work_queue_runs!(queue, states, limit)), c))
+                .await?
+        }
+    };
     Ok(rows)
 }
 

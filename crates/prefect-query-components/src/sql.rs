@@ -38,6 +38,18 @@ impl SqlDialect {
         }
     }
 
+    /// `col` is the value bound at placeholder `p`, spelled so that a statement ordered by `col`
+    /// first has its order served only by an index that leads with `col`. PostgreSQL: a range
+    /// of one value (an equality makes the column a constant, dropped from the order, and the
+    /// planner may then walk another column's index and filter). SQLite keeps the equality: its
+    /// planner reads the column's index for it, and the range would lose the index's order.
+    pub(crate) fn pinned(self, col: &str, p: &str) -> String {
+        match self.0 {
+            Dialect::Postgres => format!("({col} >= {p} AND {col} <= {p})"),
+            Dialect::Sqlite => format!("({col} = {p})"),
+        }
+    }
+
     /// A top-level JSON object field as text (`->>` on PostgreSQL, `json_extract` on SQLite).
     pub(crate) fn json_text_field(self, expr: &str, key: &str) -> String {
         match self.0 {
@@ -300,7 +312,6 @@ pub(crate) async fn load_raw<R>(
 where
     R: RawRow,
 {
-    use diesel_async::RunQueryDsl;
     use prefect_db_config::Conn;
     tracing::trace!(%sql, binds = binds.len(), "raw query");
     let keep = keep_prepared(&binds);
@@ -308,15 +319,20 @@ where
         #[cfg(feature = "postgres")]
         Conn::Postgres(c) => {
             let query = bind_all(diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>(), binds);
-            Prepared::when(keep, query).load::<R>(&mut **c).await?
+            diesel_async::RunQueryDsl::load::<R>(Prepared::when(keep, query), &mut **c).await?
         }
+        // One hop to the connection's thread, rows decoded where SQLite returns them (no copy
+        // of each row to carry it across threads).
         #[cfg(feature = "sqlite")]
         Conn::Sqlite(c) => {
-            let query = bind_all(
-                diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>(),
-                binds,
-            );
-            Prepared::when(keep, query).load::<R>(&mut **c).await?
+            c.spawn_blocking(move |c| {
+                let query = bind_all(
+                    diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>(),
+                    binds,
+                );
+                diesel::RunQueryDsl::load::<R>(Prepared::when(keep, query), c)
+            })
+            .await?
         }
     })
 }

@@ -432,8 +432,8 @@ async fn scale_reads(db: &mut Prepared, fx: &Fixture, read: ScaleRead) -> Result
     let runs_by_id = db.get(&format!("SELECT {FLOW_RUN_COLUMNS} FROM flow_run WHERE flow_run.id = ANY($1)"), &[]).await?;
     let logs_by_id = db.get(&format!("SELECT {} FROM log WHERE log.id = ANY($1)", LOG_COLUMNS.join(", ")), &[]).await?;
     let params: Vec<P<'_>> = values.iter().map(|v| v.as_ref() as P<'_>).collect();
-    let started = Instant::now();
-    for _ in 0..fx.sizes.read_ops {
+    let mut budget = crate::OpBudget::new(fx.sizes.read_ops);
+    while budget.next() {
         let rows = db.client.query(&stmt, &params).await?;
         match read.answer {
             Answer::FlowRunIds => {
@@ -461,7 +461,7 @@ async fn scale_reads(db: &mut Prepared, fx: &Fixture, read: ScaleRead) -> Result
             }
         }
     }
-    Ok(Measurement { n: fx.sizes.read_ops, seconds: started.elapsed().as_secs_f64() })
+    Ok(budget.measurement())
 }
 
 /// `EXPLAIN (ANALYZE, BUFFERS)` of a scale read, typed as the layer binds it.

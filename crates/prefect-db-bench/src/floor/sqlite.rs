@@ -584,8 +584,8 @@ fn scale_reads(c: &mut SqliteConnection, fx: &Fixture, read: ScaleRead) -> Resul
         })
         .collect();
     let sql = read.statement.sql.as_str();
-    let started = Instant::now();
-    for _ in 0..fx.sizes.read_ops {
+    let mut budget = crate::OpBudget::new(fx.sizes.read_ops);
+    while budget.next() {
         match read.answer {
             Answer::FlowRunIds => {
                 let ids: Vec<IdRow> = raw(sql, &binds).load(c)?;
@@ -617,7 +617,7 @@ fn scale_reads(c: &mut SqliteConnection, fx: &Fixture, read: ScaleRead) -> Resul
             }
         }
     }
-    Ok(Measurement { n: fx.sizes.read_ops, seconds: started.elapsed().as_secs_f64() })
+    Ok(budget.measurement())
 }
 
 /// `?`, `?`, … numbered `?1`, `?2`, … in order (the text has no `?` in a literal).

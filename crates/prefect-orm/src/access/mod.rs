@@ -245,19 +245,47 @@ macro_rules! impl_records {
             async fn find_many(conn: &mut Conn<'_>, ids: &[Uuid]) -> AccessResult<Vec<Self>> {
                 use $crate::schema::$table;
                 use diesel::{ExpressionMethods as _, QueryDsl as _, SelectableHelper as _};
-                use diesel_async::RunQueryDsl as _;
                 if ids.is_empty() {
                     return Ok(Vec::new());
                 }
                 let mut found: Vec<Self> = Vec::with_capacity(ids.len());
-                // Bounded lists keep the statement text within a small set.
+                // Bounded lists keep the statement text within a small set. SQLite spells a list
+                // as one placeholder per id: it is padded to a round length (its last id
+                // repeated, which matches nothing new) so that a page's statement stays prepared.
+                let pad = conn.dialect() == prefect_db_conn::Dialect::Sqlite;
                 for chunk in ids.chunks(insert::PG_ROWS_PER_STATEMENT) {
-                    let vals: Vec<$crate::types::Val<Uuid>> = chunk.iter().copied().map($crate::types::Val).collect();
-                    let rows: Vec<Self> = prefect_db_conn::dispatch!(conn, |c| $table::table
-                        .filter($table::id.eq_any(&vals))
-                        .select(Self::as_select())
-                        .load::<Self>(c)
-                        .await)
+                    let mut vals: Vec<$crate::types::Val<Uuid>> = chunk.iter().copied().map($crate::types::Val).collect();
+                    if pad {
+                        if let Some(&last) = vals.last() {
+                            vals.resize($crate::prepared::round_list_len(vals.len()), last);
+                        }
+                    }
+                    let keep = $crate::prepared::worth_preparing(vals.len());
+                    let rows: Vec<Self> = match conn {
+                        #[cfg(feature = "postgres")]
+                        prefect_db_conn::Conn::Postgres(c) => diesel_async::RunQueryDsl::load::<Self>(
+                            $crate::prepared::Prepared::when(
+                                keep,
+                                $table::table.filter($table::id.eq_any(&vals)).select(Self::as_select()),
+                            ),
+                            &mut **c,
+                        )
+                        .await,
+                        // One hop to the connection's thread, rows decoded where SQLite returns
+                        // them (no copy of each row to carry it across threads).
+                        #[cfg(feature = "sqlite")]
+                        prefect_db_conn::Conn::Sqlite(c) => c
+                            .spawn_blocking(move |c| {
+                                diesel::RunQueryDsl::load::<Self>(
+                                    $crate::prepared::Prepared::when(
+                                        keep,
+                                        $table::table.filter($table::id.eq_any(vals)).select(Self::as_select()),
+                                    ),
+                                    c,
+                                )
+                            })
+                            .await,
+                    }
                     .map_err(AccessError::on(Self::TABLE))?;
                     found.extend(rows);
                 }
@@ -332,6 +360,9 @@ macro_rules! impl_records {
                 #[allow(unused_imports)]
                 use $crate::schema::$table;
                 use diesel::SelectableHelper as _;
+                // PostgreSQL names the conflict target by columns, SQLite by their names: a
+                // build with one backend uses one of the two.
+                #[allow(unused_variables)]
                 let (target, names) = conflict_target!($table);
                 insert::insert_rows!(
                     conn, rows, on_conflict, $table, target, names,
@@ -343,6 +374,9 @@ macro_rules! impl_records {
             async fn insert_rows_returning_ids(conn: &mut Conn<'_>, rows: Vec<Self>, on_conflict: OnConflict) -> AccessResult<Vec<Uuid>> {
                 #[allow(unused_imports)]
                 use $crate::schema::$table;
+                // PostgreSQL names the conflict target by columns, SQLite by their names: a
+                // build with one backend uses one of the two.
+                #[allow(unused_variables)]
                 let (target, names) = conflict_target!($table);
                 let ids: AccessResult<Vec<$crate::types::Val<Uuid>>> = async {
                     insert::insert_rows!(

@@ -858,6 +858,26 @@ pub struct LogFilter {
 }
 
 impl LogFilter {
+    /// The flow run every log this filter keeps belongs to, if there is one
+    /// (`flow_run_id.any_` of one id, and the filter's conditions all hold together).
+    pub(crate) fn the_flow_run(&self) -> Option<Uuid> {
+        let run = match self.flow_run_id.as_ref().and_then(|l| l.any_.as_deref()) {
+            Some(&[run]) => run,
+            _ => return None,
+        };
+        (self.operator == Operator::And || self.without_flow_run().is_empty()).then_some(run)
+    }
+
+    /// This filter's other conditions.
+    pub(crate) fn without_flow_run(&self) -> LogFilter {
+        LogFilter { flow_run_id: None, ..self.clone() }
+    }
+
+    /// No condition at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.level.is_none() && self.timestamp.is_none() && self.flow_run_id.is_none() && self.task_run_id.is_none() && self.text.is_none()
+    }
+
     pub(crate) fn parse(ctx: &mut Ctx, v: &Value) -> Option<Self> {
         let mut o = Obj::of(ctx, v)?;
         let f = LogFilter {

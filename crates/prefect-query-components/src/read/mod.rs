@@ -838,10 +838,25 @@ pub async fn logs(conn: &mut Conn<'_>, request: &Read<LogSort>) -> QueryResult<V
 pub fn logs_statement(dialect: prefect_db_config::Dialect, request: &Read<LogSort>) -> Statement {
     let mut b = Binder::new(SqlDialect(dialect));
     let mut w = Vec::new();
-    if let Some(x) = &request.filters.logs {
-        w.push(x.sql(&mut Sql { b: &mut b }));
+    let mut order = sorts::order_by(b.dialect, "log", request.sort.terms(), "");
+    match request.filters.logs.as_ref().map(|x| (x, x.the_flow_run())) {
+        // One run's logs (the run page): the order is led by the run (same rows, same order)
+        // and the run pinned so that only the run's indexes serve it; a planner otherwise walks
+        // the timestamp index over every run's logs, filtering out all but this run's (PG:
+        // 9.5 ms -> 0.8 ms at 41,000 logs, and the walk grows with every run's logs).
+        Some((x, Some(run))) => {
+            let rest = x.without_flow_run();
+            if !rest.is_empty() {
+                w.push(rest.sql(&mut Sql { b: &mut b }));
+            }
+            let p = b.bind(Bind::Uuid(run));
+            w.push(b.dialect.pinned("log.flow_run_id", &p));
+            let asc = request.sort.terms().first().is_none_or(|t| t.asc);
+            order = order.replacen("ORDER BY ", &format!("ORDER BY log.flow_run_id {}, ", if asc { "ASC" } else { "DESC" }), 1);
+        }
+        Some((x, None)) => w.push(x.sql(&mut Sql { b: &mut b })),
+        None => {}
     }
-    let order = sorts::order_by(b.dialect, "log", request.sort.terms(), "");
     page_statement("log", b, w, order, request.limit, request.offset)
 }
 
