@@ -10,7 +10,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use prefect_db_interface::config::{DatabaseConfig, DatabaseUrl, DbPool, Dialect};
+use prefect_db_interface::config::{DatabaseConfig, DatabaseUrl, DbPool, Dialect, TxMode};
 use prefect_db_test::{TestDatabase, TestResult, conformance};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -153,22 +153,27 @@ async fn strings(config: &DatabaseConfig, sql: &str) -> Result<Vec<String>, BoxE
         #[diesel(sql_type = diesel::sql_types::Text)]
         v: String,
     }
+    // In a transaction: the same on every set-up, a transaction-mode pooler included.
     let pool = DbPool::build(config)?;
     let mut pooled = pool.get().await?;
-    let mut conn = pooled.conn();
-    let rows: Vec<Row> = prefect_db_interface::config::dispatch!(&mut conn, |c| {
-        diesel_async::RunQueryDsl::load(diesel::sql_query(sql), c).await
-    })?;
+    let rows: Vec<Row> = pooled
+        .conn()
+        .transaction(TxMode::Read, async |conn| {
+            prefect_db_interface::config::dispatch!(conn, |c| diesel_async::RunQueryDsl::load(diesel::sql_query(sql), c).await)
+        })
+        .await?;
     Ok(rows.into_iter().map(|r| r.v).collect())
 }
 
 async fn exec(config: &DatabaseConfig, sql: &str) -> TestResult {
     let pool = DbPool::build(config)?;
     let mut pooled = pool.get().await?;
-    let mut conn = pooled.conn();
-    prefect_db_interface::config::dispatch!(&mut conn, |c| {
-        diesel_async::RunQueryDsl::execute(diesel::sql_query(sql), c).await
-    })?;
+    pooled
+        .conn()
+        .transaction(TxMode::Write, async |conn| {
+            prefect_db_interface::config::dispatch!(conn, |c| diesel_async::RunQueryDsl::execute(diesel::sql_query(sql), c).await)
+        })
+        .await?;
     Ok(())
 }
 

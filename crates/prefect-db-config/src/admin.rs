@@ -97,13 +97,13 @@ pub async fn drop_all_tables(conn: &mut Conn<'_>) -> Result<Vec<String>, DbError
                 "SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') ORDER BY 1",
             )
-            .load(*c)
+            .load(&mut **c)
             .await?;
             let types: Vec<NameRow> = diesel::sql_query(
                 "SELECT t.typname AS name FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
                  WHERE n.nspname = current_schema() AND t.typtype = 'e' ORDER BY 1",
             )
-            .load(*c)
+            .load(&mut **c)
             .await?;
             let mut sql = String::new();
             if !tables.is_empty() {
@@ -126,7 +126,7 @@ pub async fn drop_all_tables(conn: &mut Conn<'_>) -> Result<Vec<String>, DbError
             let tables: Vec<NameRow> = diesel::sql_query(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY 1",
             )
-            .load(*c)
+            .load(&mut **c)
             .await?;
             let mut sql = String::from("PRAGMA foreign_keys = OFF;");
             for t in &tables {

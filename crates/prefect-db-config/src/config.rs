@@ -102,6 +102,16 @@ impl DatabaseConfig {
         }
     }
 
+    /// Whether the server sits behind a transaction-mode pooler such as PgBouncer: Prefect's
+    /// users say so by disabling the statement cache (`statement_cache_size` or
+    /// `prepared_statement_cache_size` of 0). Then nothing the layer sends depends on server
+    /// state that outlives a transaction: no `options` startup parameter, the session settings
+    /// applied per transaction, statements prepared and closed inside their transaction, and
+    /// the migration lock held per transaction.
+    pub fn transaction_pooling(&self) -> bool {
+        self.dialect() == Dialect::Postgres && self.statement_cache_size == Some(0)
+    }
+
     /// The dialect, from the URL.
     pub const fn dialect(&self) -> Dialect {
         self.url.dialect()

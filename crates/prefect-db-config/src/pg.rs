@@ -32,6 +32,12 @@ pub fn pg_config(config: &DatabaseConfig) -> Result<tokio_postgres::Config, Conn
     if let Some(app) = &config.application_name {
         pg.application_name(app);
     }
+    if config.transaction_pooling() {
+        // A transaction-mode pooler refuses the `options` startup parameter (PgBouncer:
+        // "unsupported startup parameter"); each transaction applies these instead
+        // ([`transaction_begin_sql`]).
+        return Ok(with_tls(pg, config));
+    }
     let mut options: Vec<String> = pg.get_options().map(|o| vec![o.to_owned()]).unwrap_or_default();
     options.push("-c default_transaction_isolation=read\\ committed".to_owned());
     if let Some(t) = config.statement_timeout {
@@ -41,11 +47,53 @@ pub fn pg_config(config: &DatabaseConfig) -> Result<tokio_postgres::Config, Conn
         options.push(format!("-c search_path={}", escape_option(path)));
     }
     pg.options(options.join(" "));
+    Ok(with_tls(pg, config))
+}
+
+fn with_tls(mut pg: tokio_postgres::Config, config: &DatabaseConfig) -> tokio_postgres::Config {
     if config.tls.enabled {
         // Prefect's TLS setting requires TLS; never fall back to a plain connection.
         pg.ssl_mode(tokio_postgres::config::SslMode::Require);
     }
-    Ok(pg)
+    pg
+}
+
+/// What each transaction applies behind a transaction-mode pooler (`None` otherwise: the
+/// session holds the settings), run right after `BEGIN` in the same batch: READ COMMITTED, and
+/// the statement timeout and the search path for this transaction only. Only `SET`s, which
+/// take no snapshot, so the transaction's body may still choose another isolation level.
+/// `application_name` needs nothing: it is a startup parameter the pooler accepts and keeps per
+/// client. No prepared statement needs clearing: each one the layer prepares is closed inside
+/// its transaction (the statement cache is off, and a statement is closed when dropped).
+pub fn transaction_settings_sql(config: &DatabaseConfig) -> Option<String> {
+    if !config.transaction_pooling() {
+        return None;
+    }
+    let mut sql = String::from("SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
+    if let Some(t) = config.statement_timeout {
+        sql.push_str(&format!("; SET LOCAL statement_timeout = {}", t.as_millis().max(1)));
+    }
+    if let Some(path) = &config.search_path {
+        sql.push_str(&format!("; SET LOCAL search_path = {}", search_path_list(path)));
+    }
+    Some(sql)
+}
+
+/// A `search_path` setting (`"$user", public`) as the list `SET` takes: each schema quoted as
+/// an identifier unless it already is.
+fn search_path_list(path: &str) -> String {
+    path.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| if s.len() >= 2 && s.starts_with('"') && s.ends_with('"') { s.to_owned() } else { format!("\"{}\"", s.replace('"', "\"\"")) })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The SQL every outermost transaction begins with behind a transaction-mode pooler (one
+/// round trip): `BEGIN` and [`transaction_settings_sql`].
+pub fn transaction_begin_sql(config: &DatabaseConfig) -> Option<String> {
+    transaction_settings_sql(config).map(|settings| format!("BEGIN; {settings}"))
 }
 
 /// Opens one configured connection.
@@ -58,21 +106,52 @@ pub(crate) async fn connect(config: &DatabaseConfig) -> Result<AsyncPgConnection
         Some(db) => ConnectionError::BadConnection(format!("{masked}: {} ({})", db.message(), db.code().code())),
         None => ConnectionError::BadConnection(format!("{masked}: {e}")),
     };
+    let pooled = config.transaction_pooling();
     let mut conn = if config.tls.enabled {
         let connector = tokio_postgres_rustls::MakeRustlsConnect::new(tls_client_config(&config.tls)?);
         let (client, connection) = pg.connect(connector).await.map_err(bad)?;
-        AsyncPgConnection::try_from_client_and_connection(client, connection).await?
+        set_up(client, connection, pooled).await?
     } else {
         let (client, connection) = pg.connect(tokio_postgres::NoTls).await.map_err(bad)?;
-        AsyncPgConnection::try_from_client_and_connection(client, connection).await?
+        set_up(client, connection, pooled).await?
     };
-    if config.statement_cache_size == Some(0) {
+    if pooled {
         conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
     }
     if config.echo {
         conn.set_instrumentation(crate::echo::EchoInstrumentation::default());
     }
     Ok(conn)
+}
+
+/// diesel-async's set-up of a new connection (time zone and encoding, sent as prepared
+/// statements). Behind a transaction-mode pooler it runs inside one transaction, so each
+/// statement is prepared and executed on the one server connection the pooler lends for it;
+/// the pooler keeps the two settings for this client (it tracks `TimeZone` and
+/// `client_encoding`).
+async fn set_up<S>(
+    client: tokio_postgres::Client,
+    connection: tokio_postgres::Connection<tokio_postgres::Socket, S>,
+    pooled: bool,
+) -> Result<AsyncPgConnection, ConnectionError>
+where
+    S: tokio_postgres::tls::TlsStream + Unpin + Send + 'static,
+{
+    if !pooled {
+        return AsyncPgConnection::try_from_client_and_connection(client, connection).await;
+    }
+    let driver = tokio::spawn(connection);
+    let begun = async {
+        client.batch_execute("BEGIN").await.map_err(|e| ConnectionError::BadConnection(format!("set-up: {e}")))?;
+        let mut conn = AsyncPgConnection::try_from(client).await?;
+        diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, "COMMIT").await.map_err(ConnectionError::CouldntSetupConfiguration)?;
+        Ok(conn)
+    }
+    .await;
+    if begun.is_err() {
+        driver.abort();
+    }
+    begun
 }
 
 fn tls_error(what: &str, e: impl std::fmt::Display) -> ConnectionError {

@@ -32,6 +32,9 @@ type SqliteManager = AsyncDieselConnectionManager<SqliteConnection>;
 pub struct DbPool {
     inner: PoolInner,
     config: Arc<DatabaseConfig>,
+    /// How PostgreSQL transactions begin when not with diesel's `BEGIN`.
+    #[cfg(feature = "postgres")]
+    pg_begin: Option<Arc<str>>,
 }
 
 #[derive(Clone)]
@@ -50,9 +53,11 @@ impl std::fmt::Debug for DbPool {
 
 /// A connection checked out of a [`DbPool`]; it goes back to the pool when dropped.
 pub enum PooledConnection {
-    /// A PostgreSQL connection.
+    /// A PostgreSQL connection, and the SQL its outermost transactions begin with when it is
+    /// not diesel's `BEGIN` (behind a transaction-mode pooler: see
+    /// [`DatabaseConfig::transaction_pooling`]).
     #[cfg(feature = "postgres")]
-    Postgres(Object<PgManager>),
+    Postgres(Object<PgManager>, Option<Arc<str>>),
     /// An SQLite connection.
     #[cfg(feature = "sqlite")]
     Sqlite(Object<SqliteManager>),
@@ -63,7 +68,7 @@ impl PooledConnection {
     pub fn conn(&mut self) -> Conn<'_> {
         match self {
             #[cfg(feature = "postgres")]
-            PooledConnection::Postgres(o) => Conn::Postgres(&mut **o),
+            PooledConnection::Postgres(o, begin) => Conn::Postgres(crate::conn::PgConn::with_begin(&mut **o, begin.as_deref())),
             #[cfg(feature = "sqlite")]
             PooledConnection::Sqlite(o) => Conn::Sqlite(&mut **o),
         }
@@ -101,7 +106,14 @@ impl DbPool {
                 return Err(ConfigError::FeatureMissing { url: config.url.masked(), feature: "sqlite" }.into());
             }
         };
-        Ok(DbPool { inner, config })
+        #[cfg(feature = "postgres")]
+        let pg_begin = crate::pg::transaction_begin_sql(&config).map(Arc::from);
+        Ok(DbPool {
+            inner,
+            config,
+            #[cfg(feature = "postgres")]
+            pg_begin,
+        })
     }
 
     /// The configuration this pool was built from.
@@ -120,7 +132,7 @@ impl DbPool {
         let map = |e: PoolError<diesel_async::pooled_connection::PoolError>| self.map_pool_error(e, started);
         match &self.inner {
             #[cfg(feature = "postgres")]
-            PoolInner::Postgres(p) => p.get().await.map(PooledConnection::Postgres).map_err(map),
+            PoolInner::Postgres(p) => p.get().await.map(|o| PooledConnection::Postgres(o, self.pg_begin.clone())).map_err(map),
             #[cfg(feature = "sqlite")]
             PoolInner::Sqlite(p) => p.get().await.map(PooledConnection::Sqlite).map_err(map),
         }
@@ -231,9 +243,10 @@ fn pre_ping_hook() -> Hook<PgManager> {
             if idle < PRE_PING_AFTER_IDLE {
                 return Ok(());
             }
-            diesel_async::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), conn)
+            // The simple protocol: no statement prepared, so nothing outlives this round trip
+            // (behind a transaction-mode pooler too).
+            diesel_async::SimpleAsyncConnection::batch_execute(conn, "SELECT 1")
                 .await
-                .map(drop)
                 .map_err(|e| HookError::message(format!("pre-ping after {idle:?} idle failed: {e}")))
         })
     })

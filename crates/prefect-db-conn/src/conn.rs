@@ -23,12 +23,60 @@ pub type SqliteConnection = diesel_async::sync_connection_wrapper::SyncConnectio
 /// Write a query once with [`dispatch!`](crate::dispatch) and it is type-checked against each
 /// backend separately; write per-dialect code by matching on the variants.
 pub enum Conn<'a> {
-    /// A PostgreSQL connection.
+    /// A PostgreSQL connection (it derefs to the `AsyncPgConnection`).
     #[cfg(feature = "postgres")]
-    Postgres(&'a mut AsyncPgConnection),
+    Postgres(PgConn<'a>),
     /// An SQLite connection.
     #[cfg(feature = "sqlite")]
     Sqlite(&'a mut SqliteConnection),
+}
+
+/// A borrowed PostgreSQL connection and how its transactions begin. It derefs to the
+/// `AsyncPgConnection`, so diesel-async queries run on `&mut *conn` as on the connection itself.
+#[cfg(feature = "postgres")]
+pub struct PgConn<'a> {
+    conn: &'a mut AsyncPgConnection,
+    begin: Option<&'a str>,
+}
+
+#[cfg(feature = "postgres")]
+impl<'a> PgConn<'a> {
+    /// A connection whose outermost transactions begin with diesel's `BEGIN`.
+    pub fn new(conn: &'a mut AsyncPgConnection) -> Self {
+        PgConn { conn, begin: None }
+    }
+
+    /// A connection whose outermost transactions begin with `begin` instead: SQL text run as
+    /// one batch that starts the transaction and applies what the session could not hold
+    /// (behind a transaction-mode pooler: isolation level, `SET LOCAL` settings).
+    pub fn with_begin(conn: &'a mut AsyncPgConnection, begin: Option<&'a str>) -> Self {
+        PgConn { conn, begin }
+    }
+
+    /// The SQL an outermost transaction begins with, when it is not diesel's `BEGIN`.
+    pub fn begin_sql(&self) -> Option<&'a str> {
+        self.begin
+    }
+
+    /// A shorter borrow of the same connection.
+    pub fn reborrow(&mut self) -> PgConn<'_> {
+        PgConn { conn: &mut *self.conn, begin: self.begin }
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl std::ops::Deref for PgConn<'_> {
+    type Target = AsyncPgConnection;
+    fn deref(&self) -> &AsyncPgConnection {
+        self.conn
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl std::ops::DerefMut for PgConn<'_> {
+    fn deref_mut(&mut self) -> &mut AsyncPgConnection {
+        self.conn
+    }
 }
 
 impl Conn<'_> {
@@ -46,7 +94,7 @@ impl Conn<'_> {
     pub fn reborrow(&mut self) -> Conn<'_> {
         match self {
             #[cfg(feature = "postgres")]
-            Conn::Postgres(c) => Conn::Postgres(c),
+            Conn::Postgres(c) => Conn::Postgres(c.reborrow()),
             #[cfg(feature = "sqlite")]
             Conn::Sqlite(c) => Conn::Sqlite(c),
         }
@@ -89,10 +137,18 @@ impl Conn<'_> {
         match self {
             #[cfg(feature = "postgres")]
             Conn::Postgres(c) => {
+                // PostgreSQL rows are locked by the queries themselves (`FOR UPDATE`).
                 let _ = mode;
-                <diesel_async::AnsiTransactionManager as diesel_async::TransactionManager<AsyncPgConnection>>::begin_transaction(c)
-                    .await
-                    
+                type Manager = diesel_async::AnsiTransactionManager;
+                let begin = c.begin_sql();
+                let conn: &mut AsyncPgConnection = c;
+                let outermost = <Manager as diesel_async::TransactionManager<AsyncPgConnection>>::transaction_manager_status_mut(conn)
+                    .transaction_depth()?
+                    .is_none();
+                match begin {
+                    Some(sql) if outermost => Manager::begin_transaction_sql(conn, sql).await,
+                    _ => <Manager as diesel_async::TransactionManager<AsyncPgConnection>>::begin_transaction(conn).await,
+                }
             }
             #[cfg(feature = "sqlite")]
             Conn::Sqlite(c) => match mode {

@@ -12,6 +12,8 @@ pub mod conn;
 pub mod sqlite_runtime;
 
 pub use conn::{Conn, TxMode};
+#[cfg(feature = "postgres")]
+pub use conn::PgConn;
 
 #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
 compile_error!("prefect-db-conn needs at least one of the features `postgres` and `sqlite`");

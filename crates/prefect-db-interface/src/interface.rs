@@ -133,29 +133,44 @@ impl PrefectDbInterface {
     /// }
     /// ```
     pub async fn get<R: Record>(&self, id: uuid::Uuid) -> Result<R, Error> {
-        self.connection().await?.conn().get(id).await
+        self.one_shot(async |c| c.get(id).await).await
     }
 
     /// The row with this id, if any, read on a connection of its own.
     pub async fn find<R: Record>(&self, id: uuid::Uuid) -> Result<Option<R>, Error> {
-        self.connection().await?.conn().find(id).await
+        self.one_shot(async |c| c.find(id).await).await
     }
 
     /// Inserts one row (one statement, committed on its own) and returns it as stored.
     pub async fn insert<N: NewRecord>(&self, row: N) -> Result<N::Record, Error> {
-        self.connection().await?.conn().insert(row).await
+        self.one_shot(async |c| c.insert(row).await).await
     }
 
     /// Applies a changeset to the row with this id (one statement, committed on its own) and
     /// returns the updated row; [`Error::NotFound`] when there is none.
     pub async fn update<C: RecordChangeset>(&self, id: uuid::Uuid, changes: C) -> Result<C::Record, Error> {
-        self.connection().await?.conn().update(id, changes).await
+        self.one_shot(async |c| c.update(id, changes).await).await
     }
 
     /// Deletes the row with this id (one statement, committed on its own); [`Error::NotFound`]
     /// when there is none.
     pub async fn delete<R: Record>(&self, id: uuid::Uuid) -> Result<(), Error> {
-        self.connection().await?.conn().delete::<R>(id).await
+        self.one_shot(async |c| c.delete::<R>(id).await).await
+    }
+
+    /// One statement on a connection of its own: committed on its own, or, behind a
+    /// transaction-mode pooler, in a transaction of its own (where the pooler lends one server
+    /// connection for all of the statement's round trips).
+    async fn one_shot<R, F>(&self, body: F) -> Result<R, Error>
+    where
+        F: for<'c> AsyncFnOnce(&mut prefect_db_config::Conn<'c>) -> Result<R, Error>,
+    {
+        let mut pooled = self.pool.get().await?;
+        if self.config.transaction_pooling() {
+            pooled.conn().transaction(TxMode::Read, body).await
+        } else {
+            body(&mut pooled.conn()).await
+        }
     }
 
     /// Creates the database if needed and migrates it to the latest version (Prefect's
@@ -167,6 +182,9 @@ impl PrefectDbInterface {
     /// Drops every table (Prefect's `drop_db`): data, schema and bookkeeping.
     pub async fn drop_db(&self) -> Result<Vec<String>, Error> {
         let mut pooled = self.pool.get().await?;
+        if self.config.transaction_pooling() {
+            return pooled.conn().transaction(TxMode::Write, async |c| Ok(admin::drop_all_tables(c).await?)).await;
+        }
         Ok(admin::drop_all_tables(&mut pooled.conn()).await?)
     }
 

@@ -74,8 +74,10 @@ pub async fn upgrade(config: &DatabaseConfig, target: UpgradeTarget) -> Result<U
     let conn = migration_connection(config).await?;
     let report = match conn {
         #[cfg(feature = "postgres")]
-        PooledConnection::Postgres(obj) => {
-            let mut migrator = prefect_orm::migrations::PgMigrator::new(obj).with_statement_timeout(config.migration_timeout);
+        PooledConnection::Postgres(obj, _) => {
+            let mut migrator = prefect_orm::migrations::PgMigrator::new(obj)
+                .with_statement_timeout(config.migration_timeout)
+                .behind_transaction_pooler(prefect_db_config::pg::transaction_settings_sql(config));
             migrator.upgrade(target).await?
         }
         #[cfg(feature = "sqlite")]
@@ -92,8 +94,10 @@ pub async fn downgrade(config: &DatabaseConfig, target: DowngradeTarget) -> Resu
     let conn = migration_connection(config).await?;
     Ok(match conn {
         #[cfg(feature = "postgres")]
-        PooledConnection::Postgres(obj) => {
-            let mut migrator = prefect_orm::migrations::PgMigrator::new(obj).with_statement_timeout(config.migration_timeout);
+        PooledConnection::Postgres(obj, _) => {
+            let mut migrator = prefect_orm::migrations::PgMigrator::new(obj)
+                .with_statement_timeout(config.migration_timeout)
+                .behind_transaction_pooler(prefect_db_config::pg::transaction_settings_sql(config));
             migrator.downgrade(target).await?
         }
         #[cfg(feature = "sqlite")]
@@ -106,14 +110,19 @@ pub async fn downgrade(config: &DatabaseConfig, target: DowngradeTarget) -> Resu
 /// What is applied and pending, and how the database is classified. Changes nothing (beyond
 /// creating an empty database or file when it did not exist).
 pub async fn status(config: &DatabaseConfig) -> Result<MigrationStatus, InterfaceError> {
-    status_on(migration_connection(config).await?).await
+    status_on(migration_connection(config).await?, config).await
 }
 
 /// The migration runner's status read on `conn`.
-async fn status_on(conn: PooledConnection) -> Result<MigrationStatus, InterfaceError> {
+async fn status_on(conn: PooledConnection, config: &DatabaseConfig) -> Result<MigrationStatus, InterfaceError> {
     Ok(match conn {
         #[cfg(feature = "postgres")]
-        PooledConnection::Postgres(obj) => prefect_orm::migrations::PgMigrator::new(obj).status().await?,
+        PooledConnection::Postgres(obj, _) => {
+            prefect_orm::migrations::PgMigrator::new(obj)
+                .behind_transaction_pooler(prefect_db_config::pg::transaction_settings_sql(config))
+                .status()
+                .await?
+        }
         #[cfg(feature = "sqlite")]
         PooledConnection::Sqlite(mut obj) => obj.spawn_blocking(|c| Ok(prefect_orm::migrations::status_sqlite(c))).await??,
     })
@@ -126,8 +135,10 @@ pub async fn stamp(config: &DatabaseConfig, target: StampTarget) -> Result<Stamp
     let conn = migration_connection(config).await?;
     Ok(match conn {
         #[cfg(feature = "postgres")]
-        PooledConnection::Postgres(obj) => {
-            let mut migrator = prefect_orm::migrations::PgMigrator::new(obj).with_statement_timeout(config.migration_timeout);
+        PooledConnection::Postgres(obj, _) => {
+            let mut migrator = prefect_orm::migrations::PgMigrator::new(obj)
+                .with_statement_timeout(config.migration_timeout)
+                .behind_transaction_pooler(prefect_db_config::pg::transaction_settings_sql(config));
             migrator.stamp(target).await?
         }
         #[cfg(feature = "sqlite")]
@@ -152,7 +163,15 @@ pub struct ResetReport {
 pub async fn reset(config: &DatabaseConfig) -> Result<ResetReport, InterfaceError> {
     let dropped = {
         let mut pooled = migration_connection(config).await?;
-        admin::drop_all_tables(&mut pooled.conn()).await?
+        if config.transaction_pooling() {
+            // Behind a transaction-mode pooler every statement runs in a transaction.
+            pooled
+                .conn()
+                .transaction(prefect_db_config::TxMode::Write, async |c| Ok::<_, InterfaceError>(admin::drop_all_tables(c).await?))
+                .await?
+        } else {
+            admin::drop_all_tables(&mut pooled.conn()).await?
+        }
     };
     tracing::info!(database = %config.url, dropped = dropped.len(), "dropped every table");
     let upgrade = upgrade(config, UpgradeTarget::Latest).await?;
@@ -201,7 +220,7 @@ async fn status_read_only(config: &DatabaseConfig) -> Result<MigrationStatus, In
         .map_err(InterfaceError::from);
     }
     match single_connection(config).await {
-        Ok(conn) => status_on(conn).await,
+        Ok(conn) => status_on(conn, config).await,
         Err(e) if e.is_unreachable() && !matches!(e, InterfaceError::Unreachable { .. }) => Err(InterfaceError::Unreachable {
             url: config.url.masked(),
             timeout: config.connection_timeout,

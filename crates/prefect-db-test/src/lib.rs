@@ -12,6 +12,8 @@
 //! PostgreSQL clones it with `CREATE DATABASE … TEMPLATE`, SQLite copies the file.
 
 #[cfg(feature = "postgres")]
+pub mod pgbouncer;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 
 use prefect_db_config::{DatabaseConfig, DatabaseUrl, PostgresUrl, SqliteTarget};
@@ -38,6 +40,9 @@ pub enum TestDbError {
         /// Why.
         reason: String,
     },
+    /// The test PgBouncer could not be started.
+    #[error("no PgBouncer for tests: {0}")]
+    NoPgBouncer(String),
     /// This build lacks the dialect's feature.
     #[error("this build has no `{0}` feature")]
     FeatureMissing(&'static str),
@@ -52,7 +57,25 @@ enum Cleanup {
 /// One isolated database, removed on drop.
 pub struct TestDatabase {
     url: DatabaseUrl,
+    /// The URL [`TestDatabase::config`] gives when tests run through PgBouncer.
+    pooled: Option<DatabaseUrl>,
     _cleanup: Cleanup,
+}
+
+/// Set to `1` to run the PostgreSQL tests through the test PgBouncer in transaction pooling
+/// mode: [`TestDatabase::config`] then reaches each database through it with the statement
+/// cache disabled (`cargo xtask test-all-dialects` runs the PostgreSQL suite once this way).
+pub const VIA_PGBOUNCER_ENV: &str = "PREFECT_TEST_VIA_PGBOUNCER";
+
+/// Whether this test process runs the PostgreSQL tests through PgBouncer.
+pub fn via_pgbouncer() -> bool {
+    std::env::var(VIA_PGBOUNCER_ENV).is_ok_and(|v| v == "1")
+}
+
+#[cfg(feature = "postgres")]
+async fn postgres_database(url: PostgresUrl, guard: postgres::DropOnExit) -> Result<TestDatabase, TestDbError> {
+    let pooled = if via_pgbouncer() { Some(pgbouncer::pgbouncer().await?.url_for(&url)?) } else { None };
+    Ok(TestDatabase { url: DatabaseUrl::Postgres(url), pooled, _cleanup: Cleanup::Postgres(guard) })
 }
 
 impl TestDatabase {
@@ -62,13 +85,13 @@ impl TestDatabase {
             Dialect::Sqlite => {
                 let dir = tempdir()?;
                 let path = dir.path().join("prefect.db");
-                Ok(TestDatabase { url: DatabaseUrl::Sqlite(SqliteTarget::File(path)), _cleanup: Cleanup::Sqlite(dir) })
+                Ok(TestDatabase { url: DatabaseUrl::Sqlite(SqliteTarget::File(path)), pooled: None, _cleanup: Cleanup::Sqlite(dir) })
             }
             Dialect::Postgres => {
                 #[cfg(feature = "postgres")]
                 {
                     let (url, guard) = postgres::create_database(None).await?;
-                    Ok(TestDatabase { url: DatabaseUrl::Postgres(url), _cleanup: Cleanup::Postgres(guard) })
+                    postgres_database(url, guard).await
                 }
                 #[cfg(not(feature = "postgres"))]
                 Err(TestDbError::FeatureMissing("postgres"))
@@ -88,7 +111,9 @@ impl TestDatabase {
         let template = cell
             .get_or_init(|| async {
                 let db = TestDatabase::empty(dialect).await.map_err(|e| e.to_string())?;
-                prepare(db.config()).await.map_err(|e| e.to_string())?;
+                // Directly, not through PgBouncer: a template must have no connections when
+                // it is cloned, and PgBouncer keeps its server connections open.
+                prepare(db.direct_config()).await.map_err(|e| e.to_string())?;
                 Ok(Arc::new(db))
             })
             .await
@@ -99,12 +124,12 @@ impl TestDatabase {
                 let dir = tempdir()?;
                 let path = dir.path().join("prefect.db");
                 std::fs::copy(src, &path).map_err(|e| TestDbError::Create(format!("copy {}: {e}", src.display())))?;
-                Ok(TestDatabase { url: DatabaseUrl::Sqlite(SqliteTarget::File(path)), _cleanup: Cleanup::Sqlite(dir) })
+                Ok(TestDatabase { url: DatabaseUrl::Sqlite(SqliteTarget::File(path)), pooled: None, _cleanup: Cleanup::Sqlite(dir) })
             }
             #[cfg(feature = "postgres")]
             DatabaseUrl::Postgres(src) => {
                 let (url, guard) = postgres::create_database(Some(&src.database())).await?;
-                Ok(TestDatabase { url: DatabaseUrl::Postgres(url), _cleanup: Cleanup::Postgres(guard) })
+                postgres_database(url, guard).await
             }
             _ => Err(TestDbError::Create("unsupported template".to_owned())),
         }
@@ -122,9 +147,35 @@ impl TestDatabase {
 
     /// A configuration with Prefect's defaults for this database (a small pool timeout so a
     /// broken test fails fast).
+    ///
+    /// When the tests run through PgBouncer ([`VIA_PGBOUNCER_ENV`]), a PostgreSQL database is
+    /// reached through it with the statement cache disabled.
     pub fn config(&self) -> DatabaseConfig {
-        let mut config = DatabaseConfig::new(self.url.clone());
+        let mut config = DatabaseConfig::new(self.pooled.clone().unwrap_or_else(|| self.url.clone()));
         config.sqlite.busy_timeout_ms = 30_000; // Prefect's unit-test value
+        if self.pooled.is_some() {
+            config.statement_cache_size = Some(0);
+        }
+        config
+    }
+
+    /// A configuration for this PostgreSQL database reached through the test PgBouncer in
+    /// transaction pooling mode, with the statement cache disabled (how a Prefect user
+    /// configures a server behind one). Fails with the reason when PgBouncer cannot start.
+    #[cfg(feature = "postgres")]
+    pub async fn via_pgbouncer(&self) -> Result<DatabaseConfig, TestDbError> {
+        let direct = self.postgres_url().ok_or_else(|| TestDbError::NoPgBouncer("not a PostgreSQL database".to_owned()))?;
+        let bouncer = pgbouncer::pgbouncer().await?;
+        let mut config = DatabaseConfig::new(bouncer.url_for(direct)?);
+        config.statement_cache_size = Some(0);
+        Ok(config)
+    }
+
+    /// [`TestDatabase::config`] reaching the database directly (never through PgBouncer).
+    pub fn direct_config(&self) -> DatabaseConfig {
+        let mut config = self.config();
+        config.url = self.url.clone();
+        config.statement_cache_size = None;
         config
     }
 

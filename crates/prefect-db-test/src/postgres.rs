@@ -87,6 +87,12 @@ async fn connect(url: &PostgresUrl) -> Result<tokio_postgres::Client, String> {
     Ok(client)
 }
 
+/// `SELECT 1` on a raw URL (the simple protocol).
+pub(crate) async fn ping_raw(url: &str) -> Result<(), String> {
+    let url = parse(url, "a ping URL")?;
+    ping(&url).await
+}
+
 async fn ping(url: &PostgresUrl) -> Result<(), String> {
     let client = connect(url).await?;
     client.simple_query("SELECT 1").await.map(|_| ()).map_err(|e| e.to_string())
@@ -104,7 +110,7 @@ fn pg_bin_dir() -> Option<PathBuf> {
     })
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id").arg("-u").output().map(|o| o.stdout.trim_ascii() == b"0").unwrap_or(false)
 }
 

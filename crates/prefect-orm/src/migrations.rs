@@ -988,6 +988,35 @@ where
     Ok(value)
 }
 
+/// [`with_pg_lock`] behind a transaction-mode pooler, where a session lock and session
+/// settings would stay on a server connection other clients borrow: the whole run is one
+/// transaction that applies `settings` (the per-transaction settings of the configuration),
+/// takes the transaction-scoped `pg_advisory_xact_lock(`[`MIGRATION_LOCK_KEY`]`)` and sets the
+/// statement timeout with `SET LOCAL`. Concurrent migrators still apply each migration once (the
+/// next one waits, then finds it applied); a failure leaves none of the run applied.
+#[cfg(feature = "postgres")]
+fn with_pg_xact_lock<C, T>(
+    conn: &mut PgSync<C>,
+    settings: &str,
+    timeout: Option<std::time::Duration>,
+    f: impl FnOnce(&mut PgSync<C>) -> Result<T, MigrationError>,
+) -> Result<T, MigrationError>
+where
+    C: diesel_async::AsyncConnection<Backend = diesel::pg::Pg> + Send + 'static,
+{
+    use diesel::sql_types::BigInt;
+    diesel::Connection::transaction(conn, |conn| {
+        conn.exec(settings)?;
+        conn.exec("SET LOCAL statement_timeout = 0")?;
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+            .execute(conn)?;
+        let ms = timeout.map_or(0, |t| t.as_millis().max(1));
+        conn.exec(&format!("SET LOCAL statement_timeout = {ms}"))?;
+        f(conn)
+    })
+}
+
 #[cfg(feature = "postgres")]
 fn restore_statement_timeout<C>(conn: &mut PgSync<C>, previous: &str) -> Result<(), MigrationError>
 where
@@ -1019,6 +1048,7 @@ where
 pub struct PgMigrator<C = diesel_async::AsyncPgConnection> {
     conn: Option<C>,
     statement_timeout: Option<std::time::Duration>,
+    pooled: Option<String>,
 }
 
 #[cfg(feature = "postgres")]
@@ -1031,7 +1061,18 @@ where
         PgMigrator {
             conn: Some(conn),
             statement_timeout: None,
+            pooled: None,
         }
+    }
+
+    /// Migrates through a transaction-mode pooler (PgBouncer): `Some(settings)` makes every run
+    /// one transaction that applies `settings` (SQL run right after `BEGIN`: the
+    /// per-transaction settings of the configuration) and takes the migration lock for that
+    /// transaction only; `status` reads inside a transaction too. `None`, the default, migrates
+    /// on a session of its own.
+    pub fn behind_transaction_pooler(mut self, settings: Option<String>) -> Self {
+        self.pooled = settings;
+        self
     }
 
     /// Sets the `statement_timeout` for migration statements (Prefect's
@@ -1053,8 +1094,16 @@ where
         target: UpgradeTarget,
     ) -> Result<UpgradeReport, MigrationError> {
         let timeout = self.statement_timeout;
-        self.blocking(move |c| with_pg_lock(c, timeout, |c| upgrade_with(c, &target)))
-            .await
+        match self.pooled.clone() {
+            Some(settings) => {
+                self.blocking(move |c| with_pg_xact_lock(c, &settings, timeout, |c| upgrade_with(c, &target)))
+                    .await
+            }
+            None => {
+                self.blocking(move |c| with_pg_lock(c, timeout, |c| upgrade_with(c, &target)))
+                    .await
+            }
+        }
     }
 
     /// Reverts migrations (after adopting a Prefect database, like [`PgMigrator::upgrade`]),
@@ -1064,21 +1113,48 @@ where
         target: DowngradeTarget,
     ) -> Result<Vec<MigrationInfo>, MigrationError> {
         let timeout = self.statement_timeout;
-        self.blocking(move |c| with_pg_lock(c, timeout, |c| downgrade_with(c, &target)))
-            .await
+        match self.pooled.clone() {
+            Some(settings) => {
+                self.blocking(move |c| with_pg_xact_lock(c, &settings, timeout, |c| downgrade_with(c, &target)))
+                    .await
+            }
+            None => {
+                self.blocking(move |c| with_pg_lock(c, timeout, |c| downgrade_with(c, &target)))
+                    .await
+            }
+        }
     }
 
     /// Records the migrations up to `target` as applied without running them (alembic's
     /// `stamp`), holding the migration advisory lock; see [`StampTarget`].
     pub async fn stamp(&mut self, target: StampTarget) -> Result<StampReport, MigrationError> {
         let timeout = self.statement_timeout;
-        self.blocking(move |c| with_pg_lock(c, timeout, |c| stamp_with(c, &target)))
-            .await
+        match self.pooled.clone() {
+            Some(settings) => {
+                self.blocking(move |c| with_pg_xact_lock(c, &settings, timeout, |c| stamp_with(c, &target)))
+                    .await
+            }
+            None => {
+                self.blocking(move |c| with_pg_lock(c, timeout, |c| stamp_with(c, &target)))
+                    .await
+            }
+        }
     }
 
     /// The migration status. Changes nothing and takes no lock.
     pub async fn status(&mut self) -> Result<MigrationStatus, MigrationError> {
-        self.blocking(status_with).await
+        match self.pooled.clone() {
+            Some(settings) => {
+                self.blocking(move |c| {
+                    diesel::Connection::transaction(c, |c| {
+                        c.exec(&settings)?;
+                        status_with(c)
+                    })
+                })
+                .await
+            }
+            None => self.blocking(status_with).await,
+        }
     }
 
     async fn blocking<T, F>(&mut self, f: F) -> Result<T, MigrationError>

@@ -166,22 +166,44 @@ async fn postgres_session_settings_are_read_back() -> TestResult {
     let db = TestDatabase::empty(Dialect::Postgres).await?;
     let mut config = db.config();
     // Prefect forces READ COMMITTED even when the URL asks for another isolation level.
-    let Some(pg) = db.postgres_url() else { return Err("not postgres".into()) };
-    config.url = DatabaseUrl::parse(&format!("{}?default_transaction_isolation=serializable", pg.expose()), "test")?;
+    let DatabaseUrl::Postgres(pg) = &config.url else { return Err("not postgres".into()) };
+    let sep = if pg.expose().contains('?') { '&' } else { '?' };
+    config.url = DatabaseUrl::parse(&format!("{}{sep}default_transaction_isolation=serializable", pg.expose()), "test")?;
     config.application_name = Some("prefect db tests".to_owned());
     config.statement_timeout = Some(Duration::from_millis(1500));
     config.search_path = Some("custom_schema, public".to_owned());
     let pool = DbPool::build(&config)?;
     let mut pooled = pool.get().await?;
-    let mut c = pooled.conn();
-    assert_eq!(text(&mut c, "SELECT current_setting('application_name') AS v").await?, "prefect db tests");
-    assert_eq!(text(&mut c, "SELECT current_setting('statement_timeout') AS v").await?, "1500ms");
-    assert_eq!(text(&mut c, "SELECT current_setting('search_path') AS v").await?, "custom_schema, public");
-    assert_eq!(text(&mut c, "SELECT current_setting('transaction_isolation') AS v").await?, "read committed");
-    // The statement timeout is enforced by the server.
-    let slow = dispatch!(&mut c, |conn| diesel::sql_query("SELECT pg_sleep(5)").execute(conn).await);
+    // Inside a transaction on every set-up (behind a transaction-mode pooler the settings are
+    // applied per transaction); outside one too when the session holds them.
+    pooled
+        .conn()
+        .transaction(TxMode::Read, async |c| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            check_session_settings(c, true).await
+        })
+        .await?;
+    if !config.transaction_pooling() {
+        check_session_settings(&mut pooled.conn(), false).await?;
+    }
+    Ok(())
+}
+
+async fn check_session_settings(c: &mut Conn<'_>, in_tx: bool) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    assert_eq!(text(c, "SELECT current_setting('application_name') AS v").await?, "prefect db tests");
+    assert_eq!(text(c, "SELECT current_setting('statement_timeout') AS v").await?, "1500ms");
+    assert_eq!(text(c, "SELECT current_setting('search_path') AS v").await?, "custom_schema, public");
+    assert_eq!(text(c, "SELECT current_setting('transaction_isolation') AS v").await?, "read committed");
+    // The statement timeout is enforced by the server (in a transaction, which it then aborts:
+    // a savepoint keeps the caller's transaction usable).
+    if in_tx {
+        c.batch_execute("SAVEPOINT slow").await?;
+    }
+    let slow = dispatch!(c, |conn| diesel::sql_query("SELECT pg_sleep(5)").execute(conn).await);
     let message = slow.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(message.contains("statement timeout"), "{message}");
+    if in_tx {
+        c.batch_execute("ROLLBACK TO SAVEPOINT slow").await?;
+    }
     Ok(())
 }
 

@@ -8,3 +8,4 @@ mod real_data;
 mod semantics;
 mod migrate;
 mod overrides;
+mod pgbouncer;

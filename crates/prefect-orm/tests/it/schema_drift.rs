@@ -48,7 +48,7 @@ async fn migrated_canonical(dialect: Dialect) -> Result<serde_json::Value, Box<d
     let db = TestDatabase::empty(dialect).await?;
     let pool = DbPool::build(&db.config())?;
     match pool.get().await? {
-        PooledConnection::Postgres(obj) => {
+        PooledConnection::Postgres(obj, _) => {
             let mut migrator = PgMigrator::new(obj);
             migrator.upgrade(UpgradeTarget::Latest).await?;
             let mut obj = migrator.into_inner().ok_or("the migrator kept the connection")?;

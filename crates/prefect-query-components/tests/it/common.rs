@@ -20,7 +20,7 @@ async fn migrate(config: DatabaseConfig) -> Result<(), BoxError> {
     single.max_overflow = 0;
     let pool = DbPool::build(&single)?;
     match pool.get().await? {
-        PooledConnection::Postgres(obj) => {
+        PooledConnection::Postgres(obj, _) => {
             prefect_orm::migrations::PgMigrator::new(obj)
                 .upgrade(UpgradeTarget::Latest)
                 .await?;
