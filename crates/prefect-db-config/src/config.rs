@@ -39,6 +39,10 @@ pub struct DatabaseConfig {
     pub sqlite: SqlitePragmas,
     /// Whether a server should migrate at start-up (the layer never does so by itself).
     pub migrate_on_start: bool,
+    /// A PostgreSQL streaming replica of the database (extension setting): read-only
+    /// transactions may run there; everything else runs on `url`. Every other setting applies
+    /// to it too.
+    pub read_replica_url: Option<DatabaseUrl>,
 }
 
 /// TLS settings for PostgreSQL connections.
@@ -99,6 +103,7 @@ impl DatabaseConfig {
             tls: TlsConfig { check_hostname: true, ..TlsConfig::default() },
             sqlite: SqlitePragmas::default(),
             migrate_on_start: true,
+            read_replica_url: None,
         }
     }
 
@@ -110,6 +115,12 @@ impl DatabaseConfig {
     /// the migration lock held per transaction.
     pub fn transaction_pooling(&self) -> bool {
         self.dialect() == Dialect::Postgres && self.statement_cache_size == Some(0)
+    }
+
+    /// The configuration of the read replica, if one is set: this one with the replica's URL.
+    pub fn replica(&self) -> Option<DatabaseConfig> {
+        let url = self.read_replica_url.clone()?;
+        Some(DatabaseConfig { url, read_replica_url: None, ..self.clone() })
     }
 
     /// The dialect, from the URL.

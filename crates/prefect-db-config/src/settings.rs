@@ -143,6 +143,7 @@ pub const ENV_SETTINGS: &[EnvSetting] = {
     &[
         canonical("PREFECT_SERVER_DATABASE_CONNECTION_URL", "server.database.connection_url", Url),
         legacy("PREFECT_API_DATABASE_CONNECTION_URL", "server.database.connection_url", Url),
+        canonical("PREFECT_SERVER_DATABASE_READ_REPLICA_CONNECTION_URL", "server.database.read_replica_connection_url", Url),
         canonical("PREFECT_SERVER_DATABASE_DRIVER", "server.database.driver", Choice(DRIVERS)),
         legacy("PREFECT_API_DATABASE_DRIVER", "server.database.driver", Choice(DRIVERS)),
         canonical("PREFECT_SERVER_DATABASE_HOST", "server.database.host", Text),
@@ -258,6 +259,10 @@ pub struct DatabaseSettings {
     /// [`DatabaseSettings::resolve`]). May contain `${PREFECT_SERVER_DATABASE_PASSWORD}` or
     /// `${PREFECT_API_DATABASE_PASSWORD}`, replaced by [`DatabaseSettings::password`].
     pub connection_url: Option<String>,
+    /// `server.database.read_replica_connection_url`:
+    /// `PREFECT_SERVER_DATABASE_READ_REPLICA_CONNECTION_URL` (extension of this project): a
+    /// PostgreSQL streaming replica of the database, for read-only transactions. Default: none.
+    pub read_replica_connection_url: Option<String>,
     /// `server.database.driver`: `PREFECT_SERVER_DATABASE_DRIVER`, legacy
     /// `PREFECT_API_DATABASE_DRIVER`. `"postgresql+asyncpg"` or `"sqlite+aiosqlite"`. Default: none.
     pub driver: Option<String>,
@@ -398,6 +403,7 @@ impl Default for DatabaseSettings {
     fn default() -> Self {
         DatabaseSettings {
             connection_url: None,
+            read_replica_connection_url: None,
             driver: None,
             host: None,
             port: None,
@@ -451,6 +457,7 @@ impl fmt::Debug for DatabaseSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DatabaseSettings")
             .field("connection_url", &self.connection_url.as_deref().map(mask_password))
+            .field("read_replica_connection_url", &self.read_replica_connection_url.as_deref().map(mask_password))
             .field("driver", &self.driver)
             .field("host", &self.host)
             .field("port", &self.port)
@@ -1053,6 +1060,22 @@ impl DatabaseSettings {
             journal_mode: self.pragma("sqlite.journal_mode", SQLITE_JOURNAL_MODES, &self.sqlite.journal_mode)?,
         };
         config.migrate_on_start = self.migrate_on_start;
+        config.read_replica_url = match self.read_replica_connection_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            None => None,
+            Some(raw) => {
+                let setting = self.origin_of("read_replica_connection_url");
+                match DatabaseUrl::parse(raw, &setting)? {
+                    DatabaseUrl::Postgres(url) if config.dialect() == crate::url::Dialect::Postgres => Some(DatabaseUrl::Postgres(url)),
+                    other => {
+                        return Err(ConfigError::InvalidValue {
+                            setting,
+                            value: other.masked(),
+                            reason: "a read replica is a PostgreSQL URL, beside a PostgreSQL connection URL".to_owned(),
+                        });
+                    }
+                }
+            }
+        };
         Ok(config)
     }
 
@@ -1275,7 +1298,7 @@ mod tests {
     fn expected_default(field: &str, fx: &Fixture) -> Value {
         let none = Value::Empty(Tag::Default, figment::value::Empty::None);
         match field {
-            "connection_url" | "driver" | "host" | "port" | "user" | "name" | "password" | "migration_timeout" => none,
+            "connection_url" | "read_replica_connection_url" | "driver" | "host" | "port" | "user" | "name" | "password" | "migration_timeout" => none,
             "echo" => Value::from(false),
             "migrate_on_start" => Value::from(true),
             "timeout" => Value::from(10.0),

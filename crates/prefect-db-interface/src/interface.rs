@@ -46,16 +46,59 @@ impl OrmConfig {
 pub struct PrefectDbInterface {
     config: DatabaseConfig,
     pool: DbPool,
+    /// The read replica's pool, when one is configured.
+    replica: Option<DbPool>,
     queries: QueryComponents,
     orm: OrmConfig,
 }
 
 impl PrefectDbInterface {
     fn build(config: DatabaseConfig) -> Result<Self, Error> {
-        // Building the pool opens no connection and never migrates.
+        // Building the pools opens no connection and never migrates.
         let pool = DbPool::build(&config)?;
+        let replica = config.replica().map(|r| DbPool::build(&r)).transpose()?;
         let orm = OrmConfig::for_dialect(config.dialect());
-        Ok(PrefectDbInterface { config, pool, queries: QueryComponents::new(), orm })
+        Ok(PrefectDbInterface { config, pool, replica, queries: QueryComponents::new(), orm })
+    }
+
+    /// Runs `body` in a read-only transaction: on the read replica when one is configured
+    /// (`read_replica_connection_url`), else on the database itself. For reads that may lag
+    /// behind the latest commits by the replica's replay delay (lists, counts, history, the
+    /// dashboard); a read that must see a write just made belongs in that write's transaction
+    /// ([`PrefectDbInterface::transaction`]), which always runs on the primary. On PostgreSQL
+    /// the transaction is `READ ONLY` on both, so a write in `body` fails the same way with or
+    /// without a replica.
+    ///
+    /// ```no_run
+    /// use prefect_db_interface::prelude::*;
+    ///
+    /// async fn count_runs(db: &Database) -> Result<i64, Error> {
+    ///     let filters: Read<read::FlowRunSort> = Read::parse(Endpoint::FlowRunsFilter, &serde_json::json!({}))?;
+    ///     db.read_only(async |tx| Ok(read::count_flow_runs(tx, &filters.filters).await?)).await
+    /// }
+    /// ```
+    pub async fn read_only<R, F>(&self, body: F) -> Result<R, Error>
+    where
+        F: for<'c> AsyncFnOnce(&mut prefect_db_config::Conn<'c>) -> Result<R, Error>,
+    {
+        let pool = self.replica.as_ref().unwrap_or(&self.pool);
+        let mut pooled = pool.get().await?;
+        pooled
+            .conn()
+            .transaction(TxMode::Read, async |c| {
+                if c.dialect() == Dialect::Postgres {
+                    c.batch_execute("SET TRANSACTION READ ONLY").await?;
+                }
+                body(c).await
+            })
+            .await
+    }
+
+    /// Whether the read replica answers within the connection timeout (`None`: no replica is
+    /// configured). Never hangs, never panics.
+    pub async fn is_replica_connectable(&self) -> Option<bool> {
+        let replica = self.config.replica()?;
+        Some(admin::is_connectable(&replica).await)
     }
 
     /// The configuration.
@@ -350,6 +393,7 @@ pub fn provide_database_interface() -> Result<Database, Error> {
     Ok(Database(Arc::new(PrefectDbInterface {
         config: db.config.clone(),
         pool: db.pool.clone(),
+        replica: db.replica.clone(),
         queries: over.queries.unwrap_or_else(|| db.queries.clone()),
         orm: over.orm.unwrap_or(db.orm),
     })))

@@ -15,6 +15,8 @@
 pub mod pgbouncer;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "postgres")]
+pub mod replica;
 
 use prefect_db_config::{DatabaseConfig, DatabaseUrl, PostgresUrl, SqliteTarget};
 use std::collections::HashMap;
@@ -40,6 +42,9 @@ pub enum TestDbError {
         /// Why.
         reason: String,
     },
+    /// The test primary and streaming replica could not be started.
+    #[error("no streaming replica for tests: {0}")]
+    NoReplica(String),
     /// The test PgBouncer could not be started.
     #[error("no PgBouncer for tests: {0}")]
     NoPgBouncer(String),

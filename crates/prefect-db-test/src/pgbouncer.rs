@@ -67,7 +67,7 @@ fn binary() -> Result<PathBuf, String> {
         .ok_or_else(|| "no pgbouncer binary on PATH or in /usr/sbin: run .ci/setup (it installs Debian's pgbouncer)".to_owned())
 }
 
-fn free_port() -> Result<u16, String> {
+pub(crate) fn free_port() -> Result<u16, String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
     listener.local_addr().map(|a| a.port()).map_err(|e| format!("no free port: {e}"))
 }

@@ -98,7 +98,7 @@ async fn ping(url: &PostgresUrl) -> Result<(), String> {
     client.simple_query("SELECT 1").await.map(|_| ()).map_err(|e| e.to_string())
 }
 
-fn pg_bin_dir() -> Option<PathBuf> {
+pub(crate) fn pg_bin_dir() -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
@@ -128,7 +128,7 @@ pub fn stop_throwaway() -> Result<(), String> {
 }
 
 /// Runs a PostgreSQL binary, as the `postgres` user when we are root (initdb refuses root).
-fn run_pg(bin: &Path, args: &[&str]) -> Result<(), String> {
+pub(crate) fn run_pg(bin: &Path, args: &[&str]) -> Result<(), String> {
     let output = if is_root() {
         Command::new("runuser").arg("-u").arg("postgres").arg("--").arg(bin).args(args).output()
     } else {

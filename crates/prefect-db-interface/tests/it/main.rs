@@ -9,3 +9,4 @@ mod semantics;
 mod migrate;
 mod overrides;
 mod pgbouncer;
+mod replica;
