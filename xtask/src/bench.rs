@@ -10,13 +10,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 #[allow(dead_code)]
-pub const USAGE: &str = "bench [--dialect sqlite|postgres|all] [--workload W1,W2,..|copy] [--reps N] [--scale 1,10,100]
+pub const USAGE: &str = "bench [--dialect sqlite|postgres|all] [--workload W1,W2,..|copy] [--reps N] [--scale 1,10,100] [--via-pgbouncer]
                       release-build prefect-db-bench and time each workload (default W1..W6,
                       3 reps, both dialects) through the layer and through the driver floor;
                       `copy` (SQLite -> PostgreSQL with 100,000 and 1,000,000 log rows, about a
                       minute, one rep per size) runs only when named; `--scale` times the reads
                       (default W2,W5,W7,W8,W9,W10,W10K,W11) on a dataset of N x 20,000 runs per
-                      scale (seeded once per dialect and scale; scale 100 seeds for minutes)";
+                      scale (seeded once per dialect and scale; scale 100 seeds for minutes);
+                      `--via-pgbouncer` adds a PostgreSQL row per workload whose layer runs
+                      through a PgBouncer in transaction mode (statement cache off) against the
+                      same direct floor";
 
 const WORKLOADS: [(&str, &str, &str, f64, f64); 6] = [
     ("W1", "insert_flow_runs", "runs", 3173.4, 1824.1),
@@ -48,6 +51,7 @@ struct Options {
     copy: bool,
     reps: usize,
     scales: Vec<u32>,
+    via_pgbouncer: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -58,6 +62,7 @@ fn parse(args: &[String]) -> Result<Options> {
         copy: false,
         reps: 3,
         scales: Vec::new(),
+        via_pgbouncer: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -100,6 +105,7 @@ fn parse(args: &[String]) -> Result<Options> {
                     bail!("--scale must be at least 1");
                 }
             }
+            "--via-pgbouncer" => o.via_pgbouncer = true,
             "--reps" => {
                 o.reps = value()?.parse().context("--reps")?;
                 if o.reps == 0 {
@@ -185,12 +191,24 @@ impl Summary {
 }
 
 /// One timed run: prepare a fresh database, run, drop it (also when the run fails).
-fn one_run(bin: &Path, dir: &Path, dialect: &str, code: &str, imp: &str) -> Result<(u64, f64, Option<f64>)> {
+/// `bouncer`: the layer reaches a PostgreSQL database through this PgBouncer.
+fn one_run(bin: &Path, dir: &Path, dialect: &str, code: &str, imp: &str, bouncer: Option<&prefect_db_test::pgbouncer::PgBouncer>) -> Result<(u64, f64, Option<f64>)> {
     let fixture = dir.join(format!("{dialect}-{code}-{imp}.json"));
     let fixture_s = fixture.to_string_lossy().into_owned();
     let dir_s = dir.to_string_lossy().into_owned();
     child(bin, &["prepare", "--dialect", dialect, "--workload", code, "--dir", &dir_s, "--fixture", &fixture_s])?;
-    let out = child(bin, &["run", "--fixture", &fixture_s, "--impl", imp]);
+    let mut run_args = vec!["run".to_owned(), "--fixture".to_owned(), fixture_s.clone(), "--impl".to_owned(), imp.to_owned()];
+    if let (Some(b), "layer") = (bouncer, imp) {
+        let fx: Value = serde_json::from_str(&std::fs::read_to_string(&fixture)?)?;
+        let url = fx["url"].as_str().context("fixture without url")?;
+        let prefect_db_interface::config::DatabaseUrl::Postgres(direct) = prefect_db_interface::config::DatabaseUrl::parse(url, "fixture url")? else {
+            bail!("--via-pgbouncer needs a PostgreSQL fixture");
+        };
+        let prefect_db_interface::config::DatabaseUrl::Postgres(pooled) = b.url_for(&direct)? else { bail!("not a PostgreSQL URL") };
+        run_args.extend(["--layer-url".to_owned(), pooled.expose().to_owned()]);
+    }
+    let run_args: Vec<&str> = run_args.iter().map(String::as_str).collect();
+    let out = child(bin, &run_args);
     let dropped = child(bin, &["drop", "--fixture", &fixture_s]);
     let out = out?;
     dropped?;
@@ -212,14 +230,25 @@ pub fn run(args: &[String]) -> Result<()> {
     if !o.scales.is_empty() {
         return run_scales(&o, &bin, scratch.path());
     }
+    let bouncer = if o.via_pgbouncer {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        Some(runtime.block_on(prefect_db_test::pgbouncer::pgbouncer()).map_err(|e| anyhow::anyhow!("{e}"))?)
+    } else {
+        None
+    };
+    let mut targets: Vec<(&'static str, Option<&prefect_db_test::pgbouncer::PgBouncer>)> = o.dialects.iter().map(|&d| (d, None)).collect();
+    if let Some(b) = bouncer {
+        targets.push(("pgbouncer", Some(b)));
+    }
     let mut rows = Vec::new();
-    for &dialect in &o.dialects {
+    for &(dialect, via) in &targets {
+        let seeded = if via.is_some() { "postgres" } else { dialect };
         for &w in &o.workloads {
             let (code, name, ..) = WORKLOADS[w];
             let mut samples: [(Vec<f64>, Vec<f64>, u64); 2] = [(Vec::new(), Vec::new(), 0), (Vec::new(), Vec::new(), 0)];
             for rep in 0..o.reps {
                 for (k, imp) in ["layer", "floor"].into_iter().enumerate() {
-                    let (n, s, rss) = one_run(&bin, scratch.path(), dialect, code, imp)?;
+                    let (n, s, rss) = one_run(&bin, scratch.path(), seeded, code, imp, via)?;
                     eprintln!("  {dialect:8} {code} {name:24} {imp:5} rep {}: {s:.3} s ({:.1} ops/s)", rep + 1, n as f64 / s);
                     samples[k].0.push(s);
                     samples[k].1.extend(rss);
@@ -297,6 +326,7 @@ fn print_table(rows: &[Row], copies: &[(usize, f64, Option<f64>)]) {
             "\nops/s: the workload's operations (runs, polls, transitions, logs, reads, upserts) per second, median of the reps;\n\
              layer/floor: the layer's time over the floor's (the cost of the abstractions; 1.00x = none);\n\
              MB: peak RSS of the process that ran the workload (median); x Prefect: the layer's ops/s over Prefect 3.9.1's.\n\
+             pgbouncer: PostgreSQL with the layer through PgBouncer in transaction mode (statement cache off), the floor direct.\n\
              PostgreSQL databases are ANALYZEd after seeding (as autovacuum would leave them, and as Prefect's figures were taken);\n\
              SQLite databases are not (Prefect never analyzes them)."
         );

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 /// Runs `fx`'s workload through the layer; only the workload is timed.
 pub async fn run(fx: &Fixture) -> Result<Measurement> {
-    let db = prefect_db_interface::database_for(&fx.config()?)?;
+    let db = prefect_db_interface::database_for(&fx.layer_config()?)?;
     // Open the pool's first connection before the clock starts (both sides connect untimed).
     drop(db.connection().await?);
     let qc = QueryComponents::new();

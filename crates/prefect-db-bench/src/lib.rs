@@ -308,6 +308,10 @@ pub struct Fixture {
     /// Scale: the deployments (the first is the busy one).
     #[serde(default)]
     pub deployment_ids: Vec<Uuid>,
+    /// The URL the layer reaches the database by, when not `url`: through PgBouncer in
+    /// transaction mode (`run --layer-url`), with the statement cache disabled.
+    #[serde(default)]
+    pub layer_url: Option<String>,
 }
 
 impl Fixture {
@@ -334,6 +338,7 @@ impl Fixture {
             scale: None,
             now_us: None,
             deployment_ids: Vec::new(),
+            layer_url: None,
         }
     }
 
@@ -345,6 +350,15 @@ impl Fixture {
     /// The layer's configuration for this database (Prefect's defaults).
     pub fn config(&self) -> Result<DatabaseConfig> {
         Ok(DatabaseConfig::new(DatabaseUrl::parse(&self.url, "fixture url")?))
+    }
+
+    /// The configuration the timed layer runs with: [`Fixture::config`], or through
+    /// `layer_url` (a transaction-mode pooler) with the statement cache disabled.
+    pub fn layer_config(&self) -> Result<DatabaseConfig> {
+        let Some(url) = &self.layer_url else { return self.config() };
+        let mut config = DatabaseConfig::new(DatabaseUrl::parse(url, "layer url")?);
+        config.statement_cache_size = Some(0);
+        Ok(config)
     }
 
     /// The SQLite file, for SQLite fixtures.

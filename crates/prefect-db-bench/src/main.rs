@@ -5,7 +5,7 @@
 //!   a fresh database migrated by the layer and seeded (untimed); writes the fixture.
 //! - `prepare --dialect sqlite|postgres --scale N --dir DIR --fixture FILE`: the scale dataset
 //!   of `N × 20,000` runs; prints `{"seconds"}` (the seeding time).
-//! - `run --fixture FILE --impl layer|floor [--workload W]`: the timed workload (a scale
+//! - `run --fixture FILE --impl layer|floor [--workload W] [--layer-url URL]`: the timed workload (a scale
 //!   fixture serves W2, W5 and W7–W11, named by `--workload`); prints
 //!   `{"n","seconds","peak_rss_mb"}`.
 //! - `explain --fixture FILE --workload W7..W11`: the plan of the read's statement
@@ -85,6 +85,9 @@ async fn run() -> Result<()> {
             let mut fx = Fixture::load(&PathBuf::from(get(&f, "fixture")?))?;
             if let Some(w) = f.get("workload") {
                 fx = fx.for_workload(Workload::parse(w).context("unknown workload")?);
+            }
+            if let Some(url) = f.get("layer-url") {
+                fx.layer_url = Some(url.clone());
             }
             let imp = Impl::parse(get(&f, "impl")?).context("--impl layer|floor")?;
             let m = prefect_db_bench::run(&fx, imp).await?;

@@ -1363,7 +1363,8 @@ mod tests {
                 assert_eq!(row.env, expected, "canonical name derived from the path");
             }
         }
-        assert_eq!(ENV_SETTINGS.len(), 43);
+        // 31 canonical names (the read replica extension among them) and 13 legacy aliases.
+        assert_eq!(ENV_SETTINGS.len(), 44);
         assert_eq!(ENV_SETTINGS.iter().filter(|r| r.legacy).count(), 13);
     }
 
