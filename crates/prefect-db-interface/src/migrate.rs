@@ -115,6 +115,9 @@ pub async fn status(config: &DatabaseConfig) -> Result<MigrationStatus, Interfac
 
 /// The migration runner's status read on `conn`.
 async fn status_on(conn: PooledConnection, config: &DatabaseConfig) -> Result<MigrationStatus, InterfaceError> {
+    // Only PostgreSQL reads it (behind a transaction-mode pooler).
+    #[cfg(not(feature = "postgres"))]
+    let _ = config;
     Ok(match conn {
         #[cfg(feature = "postgres")]
         PooledConnection::Postgres(obj, _) => {
