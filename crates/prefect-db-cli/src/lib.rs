@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use prefect_db_interface::InterfaceError;
 use prefect_db_interface::config::settings::DatabaseSettings;
-use prefect_db_interface::config::{DatabaseConfig, DatabaseUrl};
+use prefect_db_interface::config::{DatabaseConfig, DatabaseUrl, Dialect};
 use prefect_db_interface::copy::{CopyEvent, CopyOptions, copy_database};
 use prefect_db_interface::migrate::{
     self, CheckOutcome, DatabaseState, DowngradeTarget, HistoryState, StampTarget, UpgradeReport,
@@ -75,6 +75,12 @@ pub struct Global {
     /// Ignored by `copy`, which takes `--from` and `--to`.
     #[arg(long, global = true, value_name = "URL")]
     pub url: Option<String>,
+    /// The read replica `ping` and `check` report beside the database, overriding
+    /// PREFECT_SERVER_DATABASE_READ_REPLICA_CONNECTION_URL (a PostgreSQL URL). With `--url` and
+    /// without this option no replica is reported: the settings' replica belongs to the settings'
+    /// database.
+    #[arg(long, global = true, value_name = "URL")]
+    pub replica_url: Option<String>,
 }
 
 /// Tools for Prefect 3.9.1 databases (SQLite and PostgreSQL): migrate, inspect, check, ping, copy.
@@ -285,7 +291,9 @@ pub fn run(global: Global, command: Command) -> Exit {
 
 async fn execute(global: Global, command: Command) -> anyhow::Result<Exit> {
     match command {
-        Command::Migration(command) => migration(global.url.as_deref(), command).await,
+        Command::Migration(command) => {
+            migration_with(global.url.as_deref(), global.replica_url.as_deref(), command).await
+        }
         Command::Copy {
             from,
             to,
@@ -295,13 +303,26 @@ async fn execute(global: Global, command: Command) -> anyhow::Result<Exit> {
     }
 }
 
-/// The database configuration: Prefect's settings, loaded once, with `--url` replacing the URL.
-fn load_config(url: Option<&str>) -> anyhow::Result<DatabaseConfig> {
+/// The database configuration: Prefect's settings, loaded once, with `--url` replacing the URL
+/// (and dropping the settings' replica) and `--replica-url` replacing the replica.
+fn load_config(url: Option<&str>, replica_url: Option<&str>) -> anyhow::Result<DatabaseConfig> {
     let mut config = DatabaseSettings::load()
         .and_then(|s| s.resolve())
         .context("loading Prefect's database settings")?;
     if let Some(raw) = url {
         config.url = DatabaseUrl::parse(raw, "--url")?;
+        config.read_replica_url = None;
+    }
+    if let Some(raw) = replica_url {
+        let replica = DatabaseUrl::parse(raw, "--replica-url")?;
+        if config.dialect() != Dialect::Postgres || replica.dialect() != Dialect::Postgres {
+            anyhow::bail!(
+                "--replica-url {}: a read replica is a PostgreSQL URL, beside a PostgreSQL database (the database is {})",
+                replica.masked(),
+                config.url.masked()
+            );
+        }
+        config.read_replica_url = Some(replica);
     }
     Ok(config)
 }
@@ -383,7 +404,16 @@ fn print_upgrade(report: &UpgradeReport) {
 
 /// Runs one migration command on the database of the settings (or `url`).
 pub async fn migration(url: Option<&str>, command: MigrationCommand) -> anyhow::Result<Exit> {
-    let config = load_config(url)?;
+    migration_with(url, None, command).await
+}
+
+/// [`migration`] with a read replica (`--replica-url`) replacing the settings' one.
+pub async fn migration_with(
+    url: Option<&str>,
+    replica_url: Option<&str>,
+    command: MigrationCommand,
+) -> anyhow::Result<Exit> {
+    let config = load_config(url, replica_url)?;
     let database = config.url.masked();
     if let Some((action, yes)) = command.destructive()
         && !confirm(&action, &database, yes)?
@@ -515,10 +545,84 @@ pub async fn migration(url: Option<&str>, command: MigrationCommand) -> anyhow::
             let outcome = migrate::check(&config)
                 .await
                 .with_context(|| context("checking"))?;
-            Ok(match outcome {
+            let primary = report_check(outcome, "");
+            let Some(replica) = config.replica() else {
+                return Ok(primary);
+            };
+            let name = replica.url.masked();
+            let on_replica = match migrate::check(&replica).await {
+                Ok(outcome) => report_check(outcome, "replica: "),
+                Err(e) if e.is_unreachable() => {
+                    println!("replica: unreachable: {e}");
+                    Exit::Unreachable
+                }
+                Err(e) => return Err(e).with_context(|| format!("checking the replica {name}")),
+            };
+            if on_replica == Exit::Pending && primary == Exit::Ok {
+                println!(
+                    "replica: {name} has not replayed the primary's migrations yet (replication lag)"
+                );
+            }
+            Ok(if primary == Exit::Ok { on_replica } else { primary })
+        }
+        MigrationCommand::Ping => match migrate::ping(&config).await {
+            Ok(report) => {
+                println!(
+                    "ok: {database} answered in {} ms",
+                    report.elapsed.as_millis()
+                );
+                ping_replica(&config).await
+            }
+            Err(e) if e.is_unreachable() => {
+                eprintln!("unreachable: {e}");
+                Ok(Exit::Unreachable)
+            }
+            Err(e) => Err(e.into()),
+        },
+    }
+}
+
+/// `ping`'s report of the read replica, if one is configured.
+async fn ping_replica(config: &DatabaseConfig) -> anyhow::Result<Exit> {
+    let Some(name) = config.read_replica_url.as_ref().map(DatabaseUrl::masked) else {
+        return Ok(Exit::Ok);
+    };
+    match migrate::ping_replica(config).await {
+        Ok(None) => Ok(Exit::Ok),
+        Ok(Some(r)) if !r.in_recovery => {
+            eprintln!(
+                "error: replica {name} answered in {} ms but is not in recovery: it is a primary, \
+                 not a streaming replica, so reads sent there would miss this database's writes",
+                r.elapsed.as_millis()
+            );
+            Ok(Exit::Error)
+        }
+        Ok(Some(r)) => {
+            let lag = match r.behind_bytes {
+                Some(b) if b <= 0.0 => "caught up with the primary".to_owned(),
+                Some(b) => format!("{b:.0} bytes of WAL behind the primary"),
+                None => "lag unknown (the primary's WAL position could not be read)".to_owned(),
+            };
+            println!(
+                "ok: replica {name} answered in {} ms, in recovery, {lag}",
+                r.elapsed.as_millis()
+            );
+            Ok(Exit::Ok)
+        }
+        Err(e) if e.is_unreachable() => {
+            eprintln!("unreachable: replica: {e}");
+            Ok(Exit::Unreachable)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Prints `check`'s outcome (each line after `prefix`) and gives its exit status.
+fn report_check(outcome: CheckOutcome, prefix: &str) -> Exit {
+            match outcome {
                 CheckOutcome::UpToDate { head } => {
                     println!(
-                        "up to date: {}",
+                        "{prefix}up to date: {}",
                         head.map_or_else(|| "(this build has no migration)".to_owned(), |m| m.name)
                     );
                     Exit::Ok
@@ -526,7 +630,7 @@ pub async fn migration(url: Option<&str>, command: MigrationCommand) -> anyhow::
                 CheckOutcome::Pending { pending, adopt } => {
                     let names: Vec<&str> = pending.iter().map(|m| m.name.as_str()).collect();
                     println!(
-                        "pending: {} migration(s) not applied: {}",
+                        "{prefix}pending: {} migration(s) not applied: {}",
                         pending.len(),
                         names.join(", ")
                     );
@@ -539,14 +643,14 @@ pub async fn migration(url: Option<&str>, command: MigrationCommand) -> anyhow::
                 }
                 CheckOutcome::Ahead { unknown } => {
                     println!(
-                        "ahead: the database records migration(s) this build does not know: {} (a newer build migrated it)",
+                        "{prefix}ahead: the database records migration(s) this build does not know: {} (a newer build migrated it)",
                         unknown.join(", ")
                     );
                     Exit::Ahead
                 }
                 CheckOutcome::UnknownAlembicRevision { found, supported } => {
                     println!(
-                        "unknown revision: alembic_version holds {}, but this build takes over only {}",
+                        "{prefix}unknown revision: alembic_version holds {}, but this build takes over only {}",
                         or_empty(&found),
                         supported.join(", ")
                     );
@@ -554,7 +658,7 @@ pub async fn migration(url: Option<&str>, command: MigrationCommand) -> anyhow::
                 }
                 CheckOutcome::AlembicMismatch { found, expected } => {
                     println!(
-                        "unknown revision: alembic_version holds {} but the applied migrations leave {expected} (changed by another tool)",
+                        "{prefix}unknown revision: alembic_version holds {} but the applied migrations leave {expected} (changed by another tool)",
                         or_empty(&found)
                     );
                     Exit::Ahead
@@ -562,29 +666,13 @@ pub async fn migration(url: Option<&str>, command: MigrationCommand) -> anyhow::
                 CheckOutcome::NotManaged { tables } => {
                     let some: Vec<&str> = tables.iter().take(5).map(String::as_str).collect();
                     println!(
-                        "unknown: {} table(s) (e.g. {}) without migration bookkeeping: not a Prefect database",
+                        "{prefix}unknown: {} table(s) (e.g. {}) without migration bookkeeping: not a Prefect database",
                         tables.len(),
                         some.join(", ")
                     );
                     Exit::Ahead
                 }
-            })
-        }
-        MigrationCommand::Ping => match migrate::ping(&config).await {
-            Ok(report) => {
-                println!(
-                    "ok: {database} answered in {} ms",
-                    report.elapsed.as_millis()
-                );
-                Ok(Exit::Ok)
             }
-            Err(e) if e.is_unreachable() => {
-                eprintln!("unreachable: {e}");
-                Ok(Exit::Unreachable)
-            }
-            Err(e) => Err(e.into()),
-        },
-    }
 }
 
 async fn copy(from: &str, to: &str, replace: bool, batch_size: u32) -> anyhow::Result<Exit> {

@@ -66,6 +66,7 @@ fn command(home: &Path) -> tokio::process::Command {
         .env_remove("PREFECT_PROFILE")
         .env_remove("PREFECT_SERVER_DATABASE_CONNECTION_URL")
         .env_remove("PREFECT_API_DATABASE_CONNECTION_URL")
+        .env_remove("PREFECT_SERVER_DATABASE_READ_REPLICA_CONNECTION_URL")
         .env_remove("PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT")
         .env_remove("PREFECT_API_DATABASE_CONNECTION_TIMEOUT")
         .env("PREFECT_HOME", home)
@@ -632,6 +633,78 @@ async fn ping_where_nothing_listens_is_unreachable_within_the_timeout() -> TestR
             "{out}"
         );
     }
+    Ok(())
+}
+
+/// With a read replica (a real streaming standby of a throwaway primary the test tooling starts),
+/// `ping` and `check` report it beside the database: in recovery and how far behind, at the same
+/// migration head; a "replica" that is a primary is an error (reads there would miss the
+/// primary's writes), one that does not answer is unreachable (5), masked.
+#[tokio::test(flavor = "multi_thread")]
+async fn ping_and_check_report_the_read_replica_postgres() -> TestResult {
+    let pair = prefect_db_test::replica::replica_pair().await?;
+    let name = format!("prefect_cli_replica_{}", std::process::id());
+    let primary = pair.primary.with_database(&name);
+    let replica = pair.replica.with_database(&name);
+    let home = tempfile::tempdir()?;
+    let (p, r) = (primary.expose(), replica.expose());
+    let upgrade = run_in(home.path(), &["--url", p, "upgrade"]).await?;
+    assert_eq!(upgrade.code, OK, "{upgrade}");
+
+    // The standby replays the new database and its migrations; lag is real, so wait for it.
+    let mut check = run_in(home.path(), &["--url", p, "--replica-url", r, "check"]).await?;
+    let waited = Instant::now();
+    while check.code != OK && waited.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        check = run_in(home.path(), &["--url", p, "--replica-url", r, "check"]).await?;
+    }
+    assert_eq!(check.code, OK, "{check}");
+    assert!(
+        check.stdout.contains(&format!("up to date: {BASELINE}"))
+            && check.stdout.contains(&format!("replica: up to date: {BASELINE}")),
+        "{check}"
+    );
+
+    let ping = run_in(home.path(), &["--url", p, "--replica-url", r, "ping"]).await?;
+    assert_eq!(ping.code, OK, "{ping}");
+    assert!(
+        ping.stdout.contains("ok: replica ") && ping.stdout.contains("in recovery"),
+        "{ping}"
+    );
+    assert!(
+        ping.stdout.contains("behind the primary") || ping.stdout.contains("caught up"),
+        "the replay position is measured against the primary's: {ping}"
+    );
+
+    // The primary named as its own replica: not in recovery.
+    let wrong = run_in(home.path(), &["--url", p, "--replica-url", p, "ping"]).await?;
+    assert_eq!(wrong.code, ERROR, "{wrong}");
+    assert!(wrong.stderr.contains("not in recovery"), "{wrong}");
+
+    // A replica where nothing listens: unreachable, its password masked.
+    let gone = command(home.path())
+        .env("PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT", "1")
+        .args([
+            "--url",
+            p,
+            "--replica-url",
+            "postgresql://postgres:s3cret@127.0.0.1:9/prefect",
+            "ping",
+        ])
+        .output()
+        .await?;
+    let stderr = String::from_utf8_lossy(&gone.stderr);
+    assert_eq!(gone.status.code(), Some(UNREACHABLE), "{stderr}");
+    assert!(
+        stderr.contains("replica") && stderr.contains("cannot reach") && !stderr.contains("s3cret"),
+        "{stderr}"
+    );
+
+    // A replica beside a SQLite database is refused before anything runs.
+    let sqlite = format!("sqlite+aiosqlite:///{}", home.path().join("x.db").display());
+    let refused = run_in(home.path(), &["--url", &sqlite, "--replica-url", r, "ping"]).await?;
+    assert_eq!(refused.code, ERROR, "{refused}");
+    assert!(refused.stderr.contains("--replica-url"), "{refused}");
     Ok(())
 }
 

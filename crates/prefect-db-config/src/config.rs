@@ -43,6 +43,64 @@ pub struct DatabaseConfig {
     /// transactions may run there; everything else runs on `url`. Every other setting applies
     /// to it too.
     pub read_replica_url: Option<DatabaseUrl>,
+    /// How transactions that fail for a transient reason are run again.
+    pub retry: RetryPolicy,
+    /// Statements slower than this are logged at WARN (target `prefect_db::slow`); `None`: off.
+    pub slow_statement_threshold: Option<Duration>,
+    /// Record metrics (statement durations, errors by class, retries, pool gauges) through the
+    /// `metrics` crate (Prefect's `server.metrics_enabled`). Off, nothing is recorded.
+    pub metrics: bool,
+}
+
+/// Bounded retry of transient failures: at most `max_attempts` attempts, the first included;
+/// before attempt `n + 1` a sleep of `min(max_backoff, initial_backoff * 2^(n-1))`, of which the
+/// upper half is random (so that clients that failed together do not come back together); no
+/// attempt starts later than `budget` after the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RetryPolicy {
+    /// Attempts in all (1: never retry).
+    pub max_attempts: u32,
+    /// The sleep before the second attempt.
+    pub initial_backoff: Duration,
+    /// The longest sleep.
+    pub max_backoff: Duration,
+    /// The time after the first attempt past which none starts.
+    pub budget: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            budget: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy that never retries.
+    pub const fn none() -> Self {
+        RetryPolicy { max_attempts: 1, initial_backoff: Duration::ZERO, max_backoff: Duration::ZERO, budget: Duration::ZERO }
+    }
+
+    /// The sleep after failed attempt `attempt` (1-based), with `unit` a random number in
+    /// `[0, 1)` choosing where in the upper half it falls.
+    ///
+    /// ```
+    /// use prefect_db_config::RetryPolicy;
+    /// use std::time::Duration;
+    /// let p = RetryPolicy::default();
+    /// assert_eq!(p.backoff(1, 0.0), Duration::from_millis(50));
+    /// assert_eq!(p.backoff(3, 0.5), Duration::from_millis(300));
+    /// assert_eq!(p.backoff(30, 0.0), Duration::from_secs(1));
+    /// ```
+    pub fn backoff(&self, attempt: u32, unit: f64) -> Duration {
+        let doubled = self.initial_backoff.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+        let ceiling = doubled.min(self.max_backoff);
+        ceiling.div_f64(2.0) + ceiling.div_f64(2.0).mul_f64(unit.clamp(0.0, 1.0))
+    }
 }
 
 /// TLS settings for PostgreSQL connections.
@@ -104,6 +162,9 @@ impl DatabaseConfig {
             sqlite: SqlitePragmas::default(),
             migrate_on_start: true,
             read_replica_url: None,
+            retry: RetryPolicy::default(),
+            slow_statement_threshold: Some(Duration::from_secs(1)),
+            metrics: false,
         }
     }
 

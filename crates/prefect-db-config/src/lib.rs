@@ -7,7 +7,7 @@
 
 pub mod admin;
 pub mod config;
-pub mod echo;
+pub mod observe;
 pub mod error;
 #[cfg(feature = "postgres")]
 pub mod pg;
@@ -17,8 +17,8 @@ pub mod settings;
 pub mod sqlite;
 pub mod url;
 
-pub use config::{DatabaseConfig, SqlitePragmas, TlsConfig};
-pub use prefect_db_conn::{Conn, TxMode, conn, dispatch};
+pub use config::{DatabaseConfig, RetryPolicy, SqlitePragmas, TlsConfig};
+pub use prefect_db_conn::{Conn, TxFailure, TxMode, conn, dispatch};
 #[cfg(feature = "sqlite")]
 pub use prefect_db_conn::sqlite_runtime;
 pub use error::{ConfigError, DbError};

@@ -118,8 +118,8 @@ pub(crate) async fn connect(config: &DatabaseConfig) -> Result<AsyncPgConnection
     if pooled {
         conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
     }
-    if config.echo {
-        conn.set_instrumentation(crate::echo::EchoInstrumentation::default());
+    if let Some(instrumentation) = crate::observe::StatementInstrumentation::for_config(config) {
+        conn.set_instrumentation(instrumentation);
     }
     Ok(conn)
 }

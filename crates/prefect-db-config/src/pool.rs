@@ -64,6 +64,18 @@ pub enum PooledConnection {
 }
 
 impl PooledConnection {
+    /// Takes the connection out of its pool and closes it, so that it is never handed out
+    /// again: for a connection that failed in a way that may have left it unusable (lost, or
+    /// mid-way through a protocol exchange).
+    pub fn discard(self) {
+        match self {
+            #[cfg(feature = "postgres")]
+            PooledConnection::Postgres(o, _) => drop(Object::take(o)),
+            #[cfg(feature = "sqlite")]
+            PooledConnection::Sqlite(o) => drop(Object::take(o)),
+        }
+    }
+
     /// The connection as the handle queries run on.
     pub fn conn(&mut self) -> Conn<'_> {
         match self {
@@ -130,12 +142,18 @@ impl DbPool {
     pub async fn get(&self) -> Result<PooledConnection, DbError> {
         let started = Instant::now();
         let map = |e: PoolError<diesel_async::pooled_connection::PoolError>| self.map_pool_error(e, started);
-        match &self.inner {
+        let got = match &self.inner {
             #[cfg(feature = "postgres")]
             PoolInner::Postgres(p) => p.get().await.map(|o| PooledConnection::Postgres(o, self.pg_begin.clone())).map_err(map),
             #[cfg(feature = "sqlite")]
             PoolInner::Sqlite(p) => p.get().await.map(PooledConnection::Sqlite).map_err(map),
+        };
+        match &got {
+            Ok(_) => crate::observe::record_checkout(&self.config, self.status(), started.elapsed()),
+            Err(DbError::PoolTimeout { .. } | DbError::Connect { .. }) => crate::observe::record_checkout_timeout(&self.config),
+            Err(_) => {}
         }
+        got
     }
 
     /// The pool's current state.

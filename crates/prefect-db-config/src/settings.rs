@@ -228,6 +228,13 @@ pub const ENV_SETTINGS: &[EnvSetting] = {
             "server.database.sqlite.journal_mode",
             Choice(SQLITE_JOURNAL_MODES),
         ),
+        canonical("PREFECT_SERVER_DATABASE_RETRY_MAX_ATTEMPTS", "server.database.retry.max_attempts", Count),
+        canonical("PREFECT_SERVER_DATABASE_RETRY_INITIAL_BACKOFF", "server.database.retry.initial_backoff", NonNegativeSeconds),
+        canonical("PREFECT_SERVER_DATABASE_RETRY_MAX_BACKOFF", "server.database.retry.max_backoff", NonNegativeSeconds),
+        canonical("PREFECT_SERVER_DATABASE_RETRY_BUDGET", "server.database.retry.budget", NonNegativeSeconds),
+        canonical("PREFECT_SERVER_DATABASE_SLOW_STATEMENT_THRESHOLD", "server.database.slow_statement_threshold", NonNegativeSeconds),
+        canonical("PREFECT_SERVER_METRICS_ENABLED", "server.metrics_enabled", Bool),
+        legacy("PREFECT_API_ENABLE_METRICS", "server.metrics_enabled", Bool),
         canonical("PREFECT_HOME", "home", Path),
     ]
 };
@@ -302,6 +309,16 @@ pub struct DatabaseSettings {
     /// `server.database.sqlite.*`: SQLite pragmas. An extension of this project (Prefect
     /// hard-codes these values).
     pub sqlite: SqliteSettings,
+    /// `server.database.retry.*`: bounded retry of transient failures. An extension of this
+    /// project.
+    pub retry: RetrySettings,
+    /// `server.database.slow_statement_threshold`:
+    /// `PREFECT_SERVER_DATABASE_SLOW_STATEMENT_THRESHOLD` (extension of this project). Statements
+    /// that take longer, in seconds, are logged at WARN under the target `prefect_db::slow`; 0
+    /// turns the log off. Default: `1.0`.
+    pub slow_statement_threshold: f64,
+    /// `server.*` settings outside the database that the layer reads.
+    pub server: ServerSettings,
     /// `home`: `PREFECT_HOME`. Prefect's home folder, where the default SQLite database
     /// `prefect.db` and `profiles.toml` live. Default: `~/.prefect`, `~` expanded from `HOME`
     /// by the loader (and by [`DatabaseSettings::resolve`] if still present).
@@ -380,6 +397,52 @@ pub struct TlsSettings {
     pub check_hostname: bool,
 }
 
+/// `server.database.retry.*`: how transactions that fail for a transient reason (see
+/// `Error::is_retryable` of the interface) are run again. An extension of this project.
+///
+/// The defaults cover a PostgreSQL fast restart or a managed failover of a few seconds (sleeps
+/// of 0.1, 0.2, 0.4, 0.8, 1.6, 2, 2 s, each with up to half of it randomised, over at most 8
+/// attempts) and give up within 10 s, well inside the 60 s Prefect's clients wait for an answer,
+/// so that a longer outage reaches them as 503 and their own retries take over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetrySettings {
+    /// `…retry.max_attempts`: `PREFECT_SERVER_DATABASE_RETRY_MAX_ATTEMPTS`. Attempts in all,
+    /// the first included; 1 (or 0) never retries. Default: `8`.
+    pub max_attempts: u32,
+    /// `…retry.initial_backoff`: `PREFECT_SERVER_DATABASE_RETRY_INITIAL_BACKOFF`. Seconds
+    /// before the second attempt, doubled for each later one. Default: `0.1`.
+    pub initial_backoff: f64,
+    /// `…retry.max_backoff`: `PREFECT_SERVER_DATABASE_RETRY_MAX_BACKOFF`. The longest sleep
+    /// between attempts, seconds. Default: `2.0`.
+    pub max_backoff: f64,
+    /// `…retry.budget`: `PREFECT_SERVER_DATABASE_RETRY_BUDGET`. No attempt starts later than
+    /// this many seconds after the first. Default: `10.0`.
+    pub budget: f64,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        let policy = crate::config::RetryPolicy::default();
+        RetrySettings {
+            max_attempts: policy.max_attempts,
+            initial_backoff: policy.initial_backoff.as_secs_f64(),
+            max_backoff: policy.max_backoff.as_secs_f64(),
+            budget: policy.budget.as_secs_f64(),
+        }
+    }
+}
+
+/// `server.*` settings outside `server.database` that the layer reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    /// `server.metrics_enabled`: `PREFECT_SERVER_METRICS_ENABLED`, legacy
+    /// `PREFECT_API_ENABLE_METRICS` (Prefect's switch for its Prometheus metrics): the layer
+    /// records its metrics through the `metrics` crate's recorder. Default: `false`.
+    pub metrics_enabled: bool,
+}
+
 /// `server.database.sqlite.*`: the pragmas set on every SQLite connection. An extension of
 /// this project; the defaults are the values Prefect hard-codes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -417,6 +480,9 @@ impl Default for DatabaseSettings {
             migration_timeout: None,
             sqlalchemy: SqlAlchemySettings::default(),
             sqlite: SqliteSettings::default(),
+            retry: RetrySettings::default(),
+            slow_statement_threshold: 1.0,
+            server: ServerSettings::default(),
             home: PathBuf::from("~/.prefect"),
             origins: BTreeMap::new(),
         }
@@ -471,6 +537,9 @@ impl fmt::Debug for DatabaseSettings {
             .field("migration_timeout", &self.migration_timeout)
             .field("sqlalchemy", &self.sqlalchemy)
             .field("sqlite", &self.sqlite)
+            .field("retry", &self.retry)
+            .field("slow_statement_threshold", &self.slow_statement_threshold)
+            .field("server", &self.server)
             .field("home", &self.home)
             .field("origins", &self.origins)
             .finish()
@@ -1060,6 +1129,17 @@ impl DatabaseSettings {
             journal_mode: self.pragma("sqlite.journal_mode", SQLITE_JOURNAL_MODES, &self.sqlite.journal_mode)?,
         };
         config.migrate_on_start = self.migrate_on_start;
+        config.retry = crate::config::RetryPolicy {
+            max_attempts: self.retry.max_attempts.max(1),
+            initial_backoff: self.duration("retry.initial_backoff", self.retry.initial_backoff, true)?,
+            max_backoff: self.duration("retry.max_backoff", self.retry.max_backoff, true)?,
+            budget: self.duration("retry.budget", self.retry.budget, true)?,
+        };
+        config.slow_statement_threshold = match self.slow_statement_threshold {
+            t if t == 0.0 => None,
+            t => Some(self.duration("slow_statement_threshold", t, false)?),
+        };
+        config.metrics = self.server.metrics_enabled;
         config.read_replica_url = match self.read_replica_connection_url.as_deref().filter(|u| !u.trim().is_empty()) {
             None => None,
             Some(raw) => {
@@ -1316,6 +1396,12 @@ mod tests {
             | "sqlalchemy.connect_args.tls.key_file" => none,
             "sqlalchemy.connect_args.tls.enabled" => Value::from(false),
             "sqlalchemy.connect_args.tls.check_hostname" => Value::from(true),
+            "retry.max_attempts" => Value::from(8u32),
+            "retry.initial_backoff" => Value::from(0.1),
+            "retry.max_backoff" => Value::from(2.0),
+            "retry.budget" => Value::from(10.0),
+            "slow_statement_threshold" => Value::from(1.0),
+            "server.metrics_enabled" => Value::from(false),
             "sqlite.busy_timeout_ms" => Value::from(60_000u32),
             "sqlite.cache_size" => Value::from(20_000i64),
             "sqlite.synchronous" => Value::from("NORMAL"),
@@ -1363,9 +1449,10 @@ mod tests {
                 assert_eq!(row.env, expected, "canonical name derived from the path");
             }
         }
-        // 31 canonical names (the read replica extension among them) and 13 legacy aliases.
-        assert_eq!(ENV_SETTINGS.len(), 44);
-        assert_eq!(ENV_SETTINGS.iter().filter(|r| r.legacy).count(), 13);
+        // 37 canonical names (the read replica, retry and slow-statement extensions and Prefect's
+        // `server.metrics_enabled` among them) and 14 legacy aliases.
+        assert_eq!(ENV_SETTINGS.len(), 51);
+        assert_eq!(ENV_SETTINGS.iter().filter(|r| r.legacy).count(), 14);
     }
 
     #[test]

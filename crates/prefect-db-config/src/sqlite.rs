@@ -48,8 +48,8 @@ pub(crate) async fn connect(config: &DatabaseConfig) -> Result<SqliteConnection,
         ConnectionError::BadConnection(reason) => ConnectionError::BadConnection(format!("{}: {reason}", config.url.masked())),
         other => other,
     })?;
-    if config.echo {
-        conn.set_instrumentation(crate::echo::EchoInstrumentation::default());
+    if let Some(instrumentation) = crate::observe::StatementInstrumentation::for_config(config) {
+        conn.set_instrumentation(instrumentation);
     }
     for pragma in pragma_statements(config) {
         conn.batch_execute(&pragma).await.map_err(ConnectionError::CouldntSetupConfiguration)?;

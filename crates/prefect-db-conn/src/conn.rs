@@ -116,10 +116,23 @@ impl Conn<'_> {
         F: for<'c> AsyncFnOnce(&mut Conn<'c>) -> Result<R, E>,
         E: From<Error>,
     {
-        self.begin(mode).await.map_err(E::from)?;
+        self.transaction_phased(mode, body).await.map_err(|failure| match failure {
+            TxFailure::Begin(e) | TxFailure::Commit(e) => E::from(e),
+            TxFailure::Body(e) => e,
+        })
+    }
+
+    /// [`Conn::transaction`], saying where it failed: before anything ran, in the body (rolled
+    /// back), or at the commit (whose outcome a lost connection leaves unknown). What a retry
+    /// decides on: only the first two may run the body again without risking a second commit.
+    pub async fn transaction_phased<R, E, F>(&mut self, mode: TxMode, body: F) -> Result<R, TxFailure<E>>
+    where
+        F: for<'c> AsyncFnOnce(&mut Conn<'c>) -> Result<R, E>,
+    {
+        self.begin(mode).await.map_err(TxFailure::Begin)?;
         match body(&mut self.reborrow()).await {
             Ok(value) => {
-                self.commit().await.map_err(E::from)?;
+                self.commit().await.map_err(TxFailure::Commit)?;
                 Ok(value)
             }
             Err(error) => {
@@ -128,7 +141,7 @@ impl Conn<'_> {
                 if let Err(rollback) = self.rollback().await {
                     tracing::warn!(error = %rollback, "rollback failed");
                 }
-                Err(error)
+                Err(TxFailure::Body(error))
             }
         }
     }
@@ -274,6 +287,20 @@ async fn commit_with<C: diesel_async::AsyncConnection>(c: &mut C) -> Result<(), 
 async fn rollback_with<C: diesel_async::AsyncConnection>(c: &mut C) -> Result<(), Error> {
     use diesel_async::TransactionManager;
     C::TransactionManager::rollback_transaction(c).await
+}
+
+/// Where a transaction of [`Conn::transaction_phased`] failed.
+#[derive(Debug)]
+pub enum TxFailure<E> {
+    /// `BEGIN` failed: nothing of the body ran.
+    Begin(Error),
+    /// The body failed, and the transaction was rolled back (or its connection was lost, which
+    /// rolls it back on the server).
+    Body(E),
+    /// `COMMIT` failed. The server may have committed before the connection was lost: unless
+    /// the error says the transaction was rolled back (a serialization failure), its outcome is
+    /// unknown.
+    Commit(Error),
 }
 
 /// What a transaction is for (Prefect's `with_for_update`).

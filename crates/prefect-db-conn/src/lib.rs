@@ -11,7 +11,7 @@ pub mod conn;
 #[cfg(feature = "sqlite")]
 pub mod sqlite_runtime;
 
-pub use conn::{Conn, TxMode};
+pub use conn::{Conn, TxFailure, TxMode};
 #[cfg(feature = "postgres")]
 pub use conn::PgConn;
 

@@ -20,6 +20,10 @@ pub enum ErrorKind {
     InvalidInput,
     /// The database cannot be reached or is busy; the same request may succeed later (503).
     Unavailable,
+    /// A statement ran past the statement timeout (`timeout` setting) or waited past the lock
+    /// timeout and was cancelled; the transaction was rolled back and the connection stays
+    /// usable (503: the same request may succeed when the database is less loaded).
+    Timeout,
     /// Anything else: a bug, a value stored that cannot be decoded, a failed migration (500).
     Internal,
 }
@@ -91,6 +95,15 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// A statement was cancelled by the statement or lock timeout.
+    #[error("the database cancelled a statement that ran too long: {message}")]
+    Timeout {
+        /// What the database said.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// Anything else.
     #[error("{message}")]
     Internal {
@@ -110,13 +123,49 @@ impl Error {
             Error::Conflict { .. } => ErrorKind::Conflict,
             Error::InvalidInput { .. } => ErrorKind::InvalidInput,
             Error::Unavailable { .. } => ErrorKind::Unavailable,
+            Error::Timeout { .. } => ErrorKind::Timeout,
             Error::Internal { .. } => ErrorKind::Internal,
         }
     }
 
-    /// Whether the same request may succeed if tried again later ([`ErrorKind::Unavailable`]).
+    /// Whether the failure is transient: the same request may succeed if tried again later
+    /// ([`ErrorKind::Unavailable`] or [`ErrorKind::Timeout`]). What
+    /// [`Database::transaction_retrying`](crate::Database) retries.
     pub fn is_retryable(&self) -> bool {
-        self.kind() == ErrorKind::Unavailable
+        matches!(self.kind(), ErrorKind::Unavailable | ErrorKind::Timeout)
+    }
+
+    /// The class of the error as a short label (`not_found`, `conflict`, `invalid_input`,
+    /// `unavailable`, `timeout`, `internal`): the `error.type` of spans and metrics.
+    pub fn class(&self) -> &'static str {
+        match self.kind() {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// Whether the database says it rolled the transaction back (a serialization failure or a
+    /// deadlock victim): then a failed `COMMIT` did not commit.
+    pub(crate) fn rolled_back(&self) -> bool {
+        match self {
+            Error::Unavailable { message, .. } => {
+                message.contains("could not serialize access") || message.contains("deadlock detected")
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the connection the error came from may be unusable (lost, or closed by the
+    /// server): it is then discarded instead of going back to the pool.
+    pub(crate) fn may_have_broken_connection(&self) -> bool {
+        match self {
+            Error::Unavailable { message, .. } => !LOCK_MESSAGES.iter().any(|m| message.contains(m)),
+            _ => false,
+        }
     }
 
     /// The constraint a [`Error::Conflict`] names.
@@ -222,6 +271,9 @@ impl Error {
                     K::SerializationFailure | K::ReadOnlyTransaction | K::UnableToSendCommand | K::ClosedConnection => {
                         Error::Unavailable { message, source: Some(source) }
                     }
+                    _ if TIMEOUT_MESSAGES.iter().any(|t| message.contains(t)) => {
+                        Error::Timeout { message, source: Some(source) }
+                    }
                     _ if is_transient_message(&message) => Error::Unavailable { message, source: Some(source) },
                     _ => Error::Internal {
                         message: format!("{}{message}", table.map(|t| format!("{t}: ")).unwrap_or_default()),
@@ -246,25 +298,41 @@ impl Error {
     }
 }
 
-/// Messages of database errors that clear by themselves: SQLite's lock errors and PostgreSQL's
-/// deadlock, lock and statement timeouts and shutdowns (SQLSTATE 40P01, 55P03, 57014, 57P0x).
+/// Cancellations by PostgreSQL's statement and lock timeouts (SQLSTATE 57014, 55P03).
+const TIMEOUT_MESSAGES: &[&str] = &["canceling statement due to statement timeout", "canceling statement due to lock timeout"];
+
+/// Transient failures that leave the connection usable: lock conflicts and serialization
+/// failures (SQLite BUSY/LOCKED, PostgreSQL 40001, 40P01, 55P03).
+const LOCK_MESSAGES: &[&str] = &[
+    "database is locked",
+    "database table is locked",
+    "database schema is locked",
+    "deadlock detected",
+    "could not serialize access",
+    "could not obtain lock",
+];
+
+/// Messages of database errors that clear by themselves: SQLite's lock errors and disk I/O
+/// errors, PostgreSQL's deadlocks, lock conflicts, shutdowns and restarts (SQLSTATE 40P01,
+/// 55P03, classes 08 and 57P0x), and lost connections.
 fn is_transient_message(message: &str) -> bool {
     const TRANSIENT: &[&str] = &[
-        "database is locked",
-        "database table is locked",
-        "database schema is locked",
-        "deadlock detected",
-        "canceling statement due to statement timeout",
-        "canceling statement due to lock timeout",
-        "could not obtain lock",
         "terminating connection",
         "the database system is starting up",
         "the database system is shutting down",
         "the database system is in recovery mode",
+        "the database system is not yet accepting connections",
         "connection closed",
         "connection reset",
+        "Connection reset",
+        "connection refused",
+        "Connection refused",
+        "broken pipe",
+        "Broken pipe",
+        "server closed the connection",
+        "disk I/O error",
     ];
-    TRANSIENT.iter().any(|t| message.contains(t))
+    LOCK_MESSAGES.iter().chain(TRANSIENT).any(|t| message.contains(t))
 }
 
 /// The table and constraint of SQLite's `UNIQUE constraint failed: t.a, t.b`, the constraint

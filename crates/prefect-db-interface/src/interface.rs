@@ -6,7 +6,7 @@ use crate::access::DataAccess;
 use crate::error::Error;
 use crate::migrate::{self, DowngradeTarget, MigrationInfo, MigrationStatus, UpgradeReport, UpgradeTarget};
 use prefect_db_config::settings::DatabaseSettings;
-use prefect_db_config::{DatabaseConfig, DbPool, Dialect, PooledConnection, TxMode, admin};
+use prefect_db_config::{DatabaseConfig, DbPool, Dialect, PooledConnection, TxFailure, TxMode, admin, observe};
 use prefect_orm::access::{NewRecord, Record, RecordChangeset};
 use prefect_orm::orm_config::{self, UpsertTarget};
 use prefect_query_components::QueryComponents;
@@ -82,16 +82,154 @@ impl PrefectDbInterface {
         F: for<'c> AsyncFnOnce(&mut prefect_db_config::Conn<'c>) -> Result<R, Error>,
     {
         let pool = self.replica.as_ref().unwrap_or(&self.pool);
-        let mut pooled = pool.get().await?;
-        pooled
-            .conn()
-            .transaction(TxMode::Read, async |c| {
-                if c.dialect() == Dialect::Postgres {
-                    c.batch_execute("SET TRANSACTION READ ONLY").await?;
+        let read_only = async |c: &mut prefect_db_config::Conn<'_>| {
+            if c.dialect() == Dialect::Postgres {
+                c.batch_execute("SET TRANSACTION READ ONLY").await?;
+            }
+            body(c).await
+        };
+        self.observed("read_only", self.attempt(pool, TxMode::Read, read_only)).await.map_err(|(e, _)| e)
+    }
+
+    /// Runs `body` in a transaction like [`PrefectDbInterface::transaction`], and runs it again
+    /// (on a fresh transaction, after a jittered backoff) when it fails for a transient reason
+    /// ([`Error::is_retryable`]: the database restarting or unreachable, a lost connection, a
+    /// lock held past the busy timeout, a deadlock or serialization failure, a statement
+    /// timeout), within the `server.database.retry.*` settings (attempts, backoff, time
+    /// budget). What is still transient when they run out is returned ([`ErrorKind::Unavailable`]
+    /// or [`ErrorKind::Timeout`]: a server answers 503).
+    ///
+    /// Each attempt runs a clone of `body` (a closure is `Clone` when what it captures is):
+    /// capture owned values with `async move`. `body` must be safe to run again: everything it
+    /// wrote in a failed attempt was rolled back, but effects outside the database (a message
+    /// sent) are not. A transaction whose
+    /// `COMMIT` was sent but not answered is never run again, since it may have committed: it
+    /// returns [`Error::Unavailable`] saying its outcome is unknown. A connection that failed
+    /// is closed, never handed out again.
+    ///
+    /// ```no_run
+    /// use prefect_db_interface::prelude::*;
+    ///
+    /// async fn create(db: &Database, flow_id: Uuid) -> Result<FlowRun, Error> {
+    ///     let name = String::from("nightly");
+    ///     db.transaction_retrying(TxMode::Write, async move |tx| {
+    ///         // each attempt builds its own row (and draws its own id)
+    ///         tx.insert(NewFlowRun::new(name, flow_id)).await
+    ///     })
+    ///     .await
+    /// }
+    /// ```
+    ///
+    /// [`ErrorKind::Unavailable`]: crate::ErrorKind::Unavailable
+    /// [`ErrorKind::Timeout`]: crate::ErrorKind::Timeout
+    pub async fn transaction_retrying<R, F>(&self, mode: TxMode, body: F) -> Result<R, Error>
+    where
+        F: for<'c> AsyncFnOnce(&mut prefect_db_config::Conn<'c>) -> Result<R, Error> + Clone,
+    {
+        let policy = self.config.retry;
+        let work = async {
+            let started = std::time::Instant::now();
+            let mut attempt = 1u32;
+            loop {
+                let error = match self.attempt(&self.pool, mode, body.clone()).await {
+                    Ok(value) => return Ok(value),
+                    Err((error, Retry::Never)) => return Err(error),
+                    Err((error, Retry::Safe)) => error,
+                };
+                let sleep = policy.backoff(attempt, fastrand::f64());
+                if attempt >= policy.max_attempts || started.elapsed() + sleep > policy.budget {
+                    return Err(error);
                 }
-                body(c).await
-            })
-            .await
+                tracing::debug!(attempt, sleep_ms = sleep.as_millis() as u64, error = %error, "transient failure; the transaction runs again");
+                if self.config.metrics {
+                    metrics::counter!(RETRIES, "db.system.name" => observe::system_name(self.dialect()), "error.type" => error.class())
+                        .increment(1);
+                }
+                tokio::time::sleep(sleep).await;
+                attempt += 1;
+            }
+        };
+        self.observed("transaction", async { work.await.map_err(|e| (e, Retry::Never)) }).await.map_err(|(e, _)| e)
+    }
+
+    /// One transaction on a connection of `pool`: checked out (a checkout that fails
+    /// transiently is retried within the policy, nothing having run), begun, `body`, committed.
+    /// A failure says whether running the body again is safe.
+    async fn attempt<R, F>(&self, pool: &DbPool, mode: TxMode, body: F) -> Result<R, (Error, Retry)>
+    where
+        F: for<'c> AsyncFnOnce(&mut prefect_db_config::Conn<'c>) -> Result<R, Error>,
+    {
+        let mut pooled = self.checkout(pool).await.map_err(|e| (e, Retry::Safe))?;
+        let failure = match pooled.conn().transaction_phased(mode, body).await {
+            Ok(value) => return Ok(value),
+            Err(failure) => failure,
+        };
+        let (error, committed_maybe) = match failure {
+            TxFailure::Begin(e) => (Error::from(e), false),
+            TxFailure::Body(e) => (e, false),
+            TxFailure::Commit(e) => (Error::from(e), true),
+        };
+        if error.may_have_broken_connection() {
+            pooled.discard();
+        }
+        if !error.is_retryable() {
+            return Err((error, Retry::Never));
+        }
+        if committed_maybe && !error.rolled_back() {
+            return Err((
+                Error::Unavailable {
+                    message: format!("the connection failed while committing, so whether the transaction committed is unknown: {error}"),
+                    source: Some(Box::new(error)),
+                },
+                Retry::Never,
+            ));
+        }
+        Err((error, Retry::Safe))
+    }
+
+    /// A connection of `pool`; while the database is unreachable (restarting, refusing
+    /// connections) the checkout is tried again within the retry policy.
+    async fn checkout(&self, pool: &DbPool) -> Result<PooledConnection, Error> {
+        let policy = self.config.retry;
+        let started = std::time::Instant::now();
+        let mut attempt = 1u32;
+        loop {
+            let error = match pool.get().await {
+                Ok(pooled) => return Ok(pooled),
+                Err(e @ prefect_db_config::DbError::Connect { .. }) => Error::from(e),
+                Err(e) => return Err(Error::from(e)),
+            };
+            let sleep = policy.backoff(attempt, fastrand::f64());
+            if attempt >= policy.max_attempts || started.elapsed() + sleep > policy.budget {
+                return Err(error);
+            }
+            if self.config.metrics {
+                metrics::counter!(RETRIES, "db.system.name" => observe::system_name(self.dialect()), "error.type" => "connect").increment(1);
+            }
+            tokio::time::sleep(sleep).await;
+            attempt += 1;
+        }
+    }
+
+    /// Runs an operation of the interface inside its `db.transaction` span, counting its error
+    /// by class when metrics are on.
+    async fn observed<R>(&self, operation: &'static str, work: impl Future<Output = Result<R, (Error, Retry)>>) -> Result<R, (Error, Retry)> {
+        use tracing::Instrument as _;
+        let span = tracing::debug_span!(
+            target: observe::STATEMENT_TARGET,
+            "db.transaction",
+            db.system.name = observe::system_name(self.dialect()),
+            db.operation.name = operation,
+            error.type = tracing::field::Empty,
+        );
+        let result = work.instrument(span.clone()).await;
+        if let Err((e, _)) = &result {
+            span.record("error.type", e.class());
+            if self.config.metrics {
+                metrics::counter!(ERRORS, "db.system.name" => observe::system_name(self.dialect()), "error.type" => e.class()).increment(1);
+            }
+        }
+        result
     }
 
     /// Whether the read replica answers within the connection timeout (`None`: no replica is
@@ -160,8 +298,7 @@ impl PrefectDbInterface {
     where
         F: for<'c> AsyncFnOnce(&mut prefect_db_config::Conn<'c>) -> Result<R, Error>,
     {
-        let mut pooled = self.pool.get().await?;
-        pooled.conn().transaction(mode, body).await
+        self.observed("transaction", self.attempt(&self.pool, mode, body)).await.map_err(|(e, _)| e)
     }
 
     /// The row with this id, read on a connection of its own; [`Error::NotFound`] when there
@@ -208,12 +345,20 @@ impl PrefectDbInterface {
     where
         F: for<'c> AsyncFnOnce(&mut prefect_db_config::Conn<'c>) -> Result<R, Error>,
     {
-        let mut pooled = self.pool.get().await?;
-        if self.config.transaction_pooling() {
-            pooled.conn().transaction(TxMode::Read, body).await
-        } else {
-            body(&mut pooled.conn()).await
-        }
+        let work = async {
+            if self.config.transaction_pooling() {
+                return self.attempt(&self.pool, TxMode::Read, body).await;
+            }
+            let mut pooled = self.checkout(&self.pool).await.map_err(|e| (e, Retry::Never))?;
+            let result = body(&mut pooled.conn()).await;
+            if let Err(e) = &result
+                && e.may_have_broken_connection()
+            {
+                pooled.discard();
+            }
+            result.map_err(|e| (e, Retry::Never))
+        };
+        self.observed("statement", work).await.map_err(|(e, _)| e)
     }
 
     /// Creates the database if needed and migrates it to the latest version (Prefect's
@@ -257,6 +402,21 @@ impl PrefectDbInterface {
     pub async fn migrate_on_start(&self) -> Result<Option<UpgradeReport>, Error> {
         if self.config.migrate_on_start { Ok(Some(self.create_db().await?)) } else { Ok(None) }
     }
+}
+
+/// Counter: transient failures after which an operation ran again (`error.type`).
+pub const RETRIES: &str = "prefect_db.retries";
+/// Counter: operations of the interface that failed, by class (`error.type`: see
+/// [`Error::class`]).
+pub const ERRORS: &str = "prefect_db.errors";
+
+/// Whether a failed attempt may run again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// Nothing of it committed and the failure is transient.
+    Safe,
+    /// Not transient, or it may have committed.
+    Never,
 }
 
 /// A cheap, cloneable handle to the interface that server code takes as an argument or keeps in

@@ -38,7 +38,8 @@ pub mod tables;
 pub use access::DataAccess;
 pub use error::{Error, ErrorKind, InterfaceError};
 pub use interface::{
-    Database, DatabaseOverride, OrmConfig, PrefectDbInterface, database_for, provide_database_interface, with_database_override,
+    Database, DatabaseOverride, ERRORS, OrmConfig, PrefectDbInterface, RETRIES, database_for, provide_database_interface,
+    with_database_override,
 };
 pub use prefect_db_config as config;
 pub use prefect_orm as orm;

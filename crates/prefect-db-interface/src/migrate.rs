@@ -387,6 +387,97 @@ fn decide(dialect: Dialect, status: MigrationStatus) -> CheckOutcome {
     }
 }
 
+/// A successful [`ping_replica`]: how the read replica answered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReplicaPing {
+    /// How long connecting to the replica and answering took.
+    pub elapsed: Duration,
+    /// Whether the replica is in recovery (a standby replaying the primary's WAL). `false` means
+    /// the URL names a primary: reads sent there do not see the writes of the configured primary.
+    pub in_recovery: bool,
+    /// How many bytes of WAL the replica has yet to replay to reach the primary's current
+    /// position (0 when caught up); `None` when it could not be measured (not in recovery, or
+    /// the primary did not answer).
+    pub behind_bytes: Option<f64>,
+}
+
+#[derive(diesel::QueryableByName)]
+struct PrimaryLsn {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    lsn: String,
+}
+
+#[derive(diesel::QueryableByName)]
+struct ReplicaState {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    in_recovery: bool,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Double>)]
+    behind: Option<f64>,
+}
+
+/// Pings the read replica of `config` (`read_replica_connection_url`), if one is configured:
+/// connects within the connection timeout, asks whether it is in recovery and how far its replay
+/// is behind the primary's current WAL position (replication lag is real: a read on the replica
+/// may miss a commit of the last moments). `Ok(None)` when no replica is configured; fails with
+/// [`InterfaceError::Unreachable`] naming the replica's (masked) URL when it does not answer.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), prefect_db_interface::InterfaceError> {
+/// use prefect_db_interface::config::{DatabaseConfig, DatabaseUrl};
+/// let mut config = DatabaseConfig::new(DatabaseUrl::parse("postgresql://db-primary/prefect", "url")?);
+/// config.read_replica_url = Some(DatabaseUrl::parse("postgresql://db-replica/prefect", "replica")?);
+/// if let Some(r) = prefect_db_interface::migrate::ping_replica(&config).await? {
+///     println!("replica in recovery: {}, {:?} bytes behind", r.in_recovery, r.behind_bytes);
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn ping_replica(config: &DatabaseConfig) -> Result<Option<ReplicaPing>, InterfaceError> {
+    use diesel::sql_types::Text;
+    let Some(replica) = config.replica() else { return Ok(None) };
+    // The primary's position first, so that the difference is an upper bound of the lag.
+    let primary_lsn = async {
+        let mut pooled = single_connection(config).await.ok()?;
+        let mut conn = pooled.conn();
+        let row: Result<PrimaryLsn, diesel::result::Error> = prefect_db_config::dispatch!(&mut conn, |c| {
+            diesel_async::RunQueryDsl::get_result(diesel::sql_query("SELECT pg_current_wal_lsn()::text AS lsn"), c).await
+        });
+        row.ok().map(|r| r.lsn)
+    };
+    let primary_lsn = tokio::time::timeout(config.connection_timeout, primary_lsn).await.ok().flatten();
+    let started = Instant::now();
+    let unreachable = |reason: String| InterfaceError::Unreachable {
+        url: replica.url.masked(),
+        timeout: replica.connection_timeout,
+        reason,
+    };
+    let attempt = async {
+        let mut pooled = single_connection(&replica).await?;
+        let mut conn = pooled.conn();
+        let state: ReplicaState = prefect_db_config::dispatch!(&mut conn, |c| {
+            diesel_async::RunQueryDsl::get_result(
+                diesel::sql_query(
+                    "SELECT pg_is_in_recovery() AS in_recovery, \
+                     CASE WHEN pg_is_in_recovery() AND $1 IS NOT NULL \
+                          THEN greatest(pg_wal_lsn_diff(CAST($1 AS pg_lsn), pg_last_wal_replay_lsn()), 0)::float8 END AS behind",
+                )
+                .bind::<diesel::sql_types::Nullable<Text>, _>(primary_lsn.as_deref()),
+                c,
+            )
+            .await
+        })?;
+        Ok::<_, InterfaceError>(state)
+    };
+    match tokio::time::timeout(replica.connection_timeout, attempt).await {
+        Ok(Ok(state)) => Ok(Some(ReplicaPing {
+            elapsed: started.elapsed(),
+            in_recovery: state.in_recovery,
+            behind_bytes: state.behind,
+        })),
+        Ok(Err(e)) => Err(unreachable(e.to_string())),
+        Err(_) => Err(unreachable("no answer in time".to_owned())),
+    }
+}
+
 /// A successful [`ping`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PingReport {

@@ -12,6 +12,8 @@
 //! PostgreSQL clones it with `CREATE DATABASE … TEMPLATE`, SQLite copies the file.
 
 #[cfg(feature = "postgres")]
+pub mod cluster;
+#[cfg(feature = "postgres")]
 pub mod pgbouncer;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -45,6 +47,9 @@ pub enum TestDbError {
     /// The test primary and streaming replica could not be started.
     #[error("no streaming replica for tests: {0}")]
     NoReplica(String),
+    /// A throwaway cluster of a test's own could not be started (or restarted).
+    #[error("no throwaway PostgreSQL cluster for tests: {0}")]
+    NoCluster(String),
     /// The test PgBouncer could not be started.
     #[error("no PgBouncer for tests: {0}")]
     NoPgBouncer(String),

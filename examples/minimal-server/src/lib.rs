@@ -1,16 +1,40 @@
 //! A minimal server crate using prefect-db: `/health`, `/ready` (503 while the database does not
 //! answer), flows (`POST /flows`, `GET /flows/{id}`), flow runs (`POST /flow_runs` creates the
 //! flow when missing, `GET`, `PATCH` and `DELETE /flow_runs/{id}`, and Prefect's
-//! `POST /flow_runs/filter` body) and variables (`POST /variables`). Handlers receive the database handle as an extractor and use only the
-//! layer's public API; the layer's errors map to 404/409/422/503/500.
+//! `POST /flow_runs/filter` body) and variables (`POST /variables`), and `/metrics` in
+//! Prometheus' text when `server.metrics_enabled` is on. Handlers receive the database handle as
+//! an extractor and use only the layer's public API; writes run again on transient failures
+//! (`transaction_retrying`); the layer's errors map to 404/409/422/503 (with `Retry-After`)/500.
 
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use prefect_db_interface::prelude::*;
 use serde::{Deserialize, Serialize};
+
+/// The router with `/metrics` added: the Prometheus text of `metrics` (the recorder the
+/// process installed; the layer records into it when `server.metrics_enabled` is on), also at
+/// Prefect's path `/api/metrics`.
+pub fn app_with_metrics(db: Database, metrics: PrometheusHandle) -> Router {
+    let again = metrics.clone();
+    app(db)
+        .route("/metrics", get(move || async move { prometheus_text(&metrics) }))
+        .route("/api/metrics", get(move || async move { prometheus_text(&again) }))
+}
+
+fn prometheus_text(metrics: &PrometheusHandle) -> impl IntoResponse + use<> {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.render())
+}
+
+/// Installs the process's Prometheus recorder, with histogram buckets (seconds) that separate
+/// sub-millisecond statements from slow ones. Once per process.
+pub fn install_prometheus() -> anyhow::Result<PrometheusHandle> {
+    const BUCKETS: &[f64] = &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0];
+    Ok(PrometheusBuilder::new().set_buckets(BUCKETS)?.install_recorder()?)
+}
 
 /// The router, with the database handle as its state.
 pub fn app(db: Database) -> Router {
@@ -47,7 +71,7 @@ impl IntoResponse for ApiError {
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Unavailable | ErrorKind::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let body = Json(serde_json::json!({ "detail": self.0.to_string() }));
@@ -78,7 +102,8 @@ pub struct FlowView {
 }
 
 async fn create_flow(db: Database, Json(body): Json<CreateFlow>) -> ApiResult<(StatusCode, Json<FlowView>)> {
-    let created = db.transaction(TxMode::Write, async |tx| tx.create_flow(NewFlow::new(body.name)).await).await?;
+    let name = body.name;
+    let created = db.transaction_retrying(TxMode::Write, async move |tx| tx.create_flow(NewFlow::new(name)).await).await?;
     let status = if created.inserted { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(FlowView { id: created.row.id, name: created.row.name })))
 }
@@ -89,7 +114,7 @@ async fn read_flow(db: Database, Path(id): Path<Uuid>) -> ApiResult<Json<FlowVie
 }
 
 /// What `POST /flow_runs` takes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct CreateFlowRun {
     /// The flow's name (created when missing).
     pub flow_name: String,
@@ -134,7 +159,7 @@ impl From<FlowRun> for FlowRunView {
 
 async fn create_flow_run(db: Database, Json(body): Json<CreateFlowRun>) -> ApiResult<Json<FlowRunView>> {
     let run = db
-        .transaction(TxMode::Write, async |tx| {
+        .transaction_retrying(TxMode::Write, async move |tx| {
             let flow = tx.create_flow(NewFlow::new(body.flow_name)).await?.row;
             let mut run = NewFlowRun::new(body.name, flow.id);
             run.parameters = Some(body.parameters);
@@ -190,7 +215,7 @@ pub struct CreateVariable {
 async fn create_variable(db: Database, Json(body): Json<CreateVariable>) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let mut row = NewVariable::new(body.name);
     row.value = Some(body.value);
-    let variable = db.transaction(TxMode::Write, async |tx| tx.create_variable(row).await).await?;
+    let variable = db.transaction_retrying(TxMode::Write, async move |tx| tx.create_variable(row).await).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": variable.id, "name": variable.name, "value": variable.value }))))
 }
 

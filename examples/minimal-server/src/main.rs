@@ -9,6 +9,11 @@ async fn main() -> anyhow::Result<()> {
     // Migrating at start-up is an explicit call that honours the `migrate_on_start` setting.
     db.migrate_on_start().await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:4200").await.context("bind 127.0.0.1:4200")?;
-    axum::serve(listener, minimal_server::app(db)).await?;
+    let app = if db.config().metrics {
+        minimal_server::app_with_metrics(db, minimal_server::install_prometheus()?)
+    } else {
+        minimal_server::app(db)
+    };
+    axum::serve(listener, app).await?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! variables are written, read, updated and deleted through the endpoints; the layer's error
 //! classes become 404, 409, 422 and 503; on both dialects.
 
-use minimal_server::{FlowRunView, FlowView, app};
+use minimal_server::{FlowRunView, FlowView, app, app_with_metrics, install_prometheus};
 use prefect_db_interface::config::{DatabaseUrl, Dialect};
 use prefect_db_interface::database_for;
 use prefect_db_interface::prelude::{StateType, Uuid};
@@ -189,6 +189,9 @@ async fn an_unreachable_database_is_503_with_retry_after() -> TestResult {
     let mut config = db.config();
     config.url = DatabaseUrl::parse(&format!("postgresql://{user}@127.0.0.1:{port}/{}", pg.database()), "test")?;
     config.connection_timeout = Duration::from_secs(1);
+    // Connecting is retried within the retry budget before the 503; a short one keeps the
+    // test short.
+    config.retry.budget = Duration::from_secs(1);
     let addr = serve(database_for(&config)?).await?;
     let mut stream = TcpStream::connect(addr).await?;
     let path = format!("/flow_runs/{}", Uuid::new_v4());
@@ -199,3 +202,68 @@ async fn an_unreachable_database_is_503_with_retry_after() -> TestResult {
     assert!(response.to_ascii_lowercase().contains("retry-after: 1"), "{response}");
     Ok(())
 }
+
+/// The process's Prometheus recorder, installed once for every test of this binary.
+fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| install_prometheus().expect("the only recorder of this process")).clone()
+}
+
+/// The value of the first sample of `metric` whose labels contain every one of `labels`.
+fn sample(text: &str, metric: &str, labels: &[&str]) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
+        let (name_labels, value) = line.rsplit_once(' ')?;
+        let (name, rest) = name_labels.split_once('{').unwrap_or((name_labels, ""));
+        (name == metric && labels.iter().all(|l| rest.contains(l))).then(|| value.parse().ok())?
+    })
+}
+
+/// With `server.metrics_enabled`, `/metrics` scraped during a load of 40 concurrent writes shows
+/// the pool gauges and the statement-duration histogram with non-zero counts, in Prometheus'
+/// text format.
+async fn metrics_show_the_pool_and_the_statements(dialect: Dialect) -> TestResult {
+    let handle = prometheus();
+    let db = TestDatabase::empty(dialect).await?;
+    let mut config = db.config();
+    config.metrics = true;
+    let interface = database_for(&config)?;
+    interface.create_db().await?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app_with_metrics(interface, handle)).await;
+    });
+    let mut load = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        load.spawn(async move {
+            request(addr, "POST", "/flow_runs", Some(&format!(r#"{{"flow_name": "metered", "name": "run-{i}"}}"#))).await
+        });
+    }
+    let (status, text) = request(addr, "GET", "/metrics", None).await?;
+    while let Some(done) = load.join_next().await {
+        assert_eq!(done??.0, 200);
+    }
+    assert_eq!(status, 200, "{text}");
+    let (_, text) = request(addr, "GET", "/metrics", None).await?;
+    let system = match dialect {
+        Dialect::Postgres => "db_system_name=\"postgresql\"",
+        Dialect::Sqlite => "db_system_name=\"sqlite\"",
+    };
+    let inserts = sample(&text, "db_client_operation_duration_count", &[system, "db_operation_name=\"INSERT\"", "db_collection_name=\"flow_run\""])
+        .ok_or_else(|| format!("no INSERT flow_run histogram in:\n{text}"))?;
+    assert!(inserts >= 40.0, "40 runs inserted, {inserts} counted");
+    assert!(sample(&text, "db_client_operation_duration_bucket", &[system, "le=\"+Inf\""]).is_some_and(|n| n > 0.0), "{text}");
+    let max = sample(&text, "db_client_connection_max", &[system]).ok_or_else(|| format!("no pool size gauge in:\n{text}"))?;
+    assert!(max >= 1.0, "{max}");
+    for state in ["idle", "used"] {
+        assert!(
+            sample(&text, "db_client_connection_count", &[system, &format!("db_client_connection_state=\"{state}\"")]).is_some(),
+            "no {state} connection gauge in:\n{text}"
+        );
+    }
+    assert!(sample(&text, "db_client_connection_pending_requests", &[system]).is_some(), "{text}");
+    assert!(sample(&text, "db_client_connection_wait_time_count", &[system]).is_some_and(|n| n > 0.0), "{text}");
+    Ok(())
+}
+
+conformance!(metrics_show_the_pool_and_the_statements);

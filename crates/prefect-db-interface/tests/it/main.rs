@@ -10,3 +10,4 @@ mod migrate;
 mod overrides;
 mod pgbouncer;
 mod replica;
+mod resilience;
