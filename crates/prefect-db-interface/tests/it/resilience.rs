@@ -220,7 +220,7 @@ async fn a_held_write_lock_is_ridden_out_sqlite() -> TestResult {
     // Now 8 tasks write while the lock is held for 1.5 s (15 busy timeouts).
     let (holder, locked) = hold_sqlite_lock(path, Duration::from_millis(1500));
     locked.recv()?;
-    let outcome = write_load(&db, flow.id, 8, 200).await;
+    let outcome = write_load(&db, flow.id, 8, 200, Arc::default()).await;
     holder.join().map_err(|_| "the lock holder panicked")?;
     outcome.check(&db).await?;
     assert_eq!(outcome.committed.len(), 200, "every write got through: {:?}", outcome.failures);
@@ -269,8 +269,7 @@ impl Outcome {
 
 /// `writes` write transactions from `tasks` tasks through `transaction_retrying`, each a run
 /// named `load-{task}-{i}` with an id drawn inside the body.
-async fn write_load(db: &Database, flow_id: Uuid, tasks: usize, writes: usize) -> Outcome {
-    let done = Arc::new(AtomicUsize::new(0));
+async fn write_load(db: &Database, flow_id: Uuid, tasks: usize, writes: usize, done: Arc<AtomicUsize>) -> Outcome {
     let mut handles = Vec::new();
     for task in 0..tasks {
         let (db, done) = (db.clone(), done.clone());
@@ -328,26 +327,37 @@ async fn writes_ride_out_a_server_restart() -> TestResult {
     let db = database_for(&config)?;
     let flow = db.insert(NewFlow::new("restarted")).await?;
 
+    let done = Arc::new(AtomicUsize::new(0));
     let load = {
-        let db = db.clone();
-        tokio::spawn(async move { write_load(&db, flow.id, 8, 1_500).await })
+        let (db, done) = (db.clone(), done.clone());
+        tokio::spawn(async move { write_load(&db, flow.id, 8, 1_500, done).await })
     };
-    // Restart once the load is under way.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Restart with a fifth of the writes done: the rest must get through the restart.
+    while done.load(Ordering::Relaxed) < 300 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let restart_began = Instant::now();
     let accepting = cluster.restart().await?;
     let outcome = load.await?;
     let recovered = outcome.first_success_after.iter().filter(|t| **t >= accepting).min().copied();
-    outcome.check(&db).await?;
-    let recovered = recovered.ok_or("no write committed after the restart")?;
-    let gap = recovered.duration_since(accepting);
+    let last = outcome.first_success_after.iter().max().copied();
     eprintln!(
-        "restart: server down and up in {:?}; {} committed, {} unavailable of 1,500; first commit {:?} after the server accepted connections",
+        "restart: server down and up in {:?}; {} committed, {} unavailable of 1,500; first commit {:?} after the server accepted connections; load ended {:?} after it",
         accepting.duration_since(restart_began),
         outcome.committed.len(),
         outcome.failures.len(),
-        gap
+        recovered.map(|r| r.duration_since(accepting)),
+        last.map(|l| l.saturating_duration_since(accepting)),
     );
+    let mut kinds = std::collections::BTreeMap::new();
+    for e in &outcome.failures {
+        *kinds.entry(e.to_string()).or_insert(0) += 1;
+    }
+    for (e, n) in &kinds {
+        eprintln!("restart: {n} x {e}");
+    }
+    outcome.check(&db).await?;
+    let gap = recovered.ok_or("no write committed after the restart")?.duration_since(accepting);
     assert_eq!(outcome.committed.len() + outcome.failures.len(), 1_500);
     assert!(gap <= Duration::from_secs(2), "the layer served again {gap:?} after the server came back");
     assert!(outcome.failures.len() <= 16, "retries carry writes over a fast restart: {} failed", outcome.failures.len());
