@@ -149,7 +149,8 @@ impl DbPool {
             PoolInner::Sqlite(p) => p.get().await.map(PooledConnection::Sqlite).map_err(map),
         };
         match &got {
-            Ok(_) => crate::observe::record_checkout(&self.config, self.status(), started.elapsed()),
+            Ok(_) if self.config.metrics => crate::observe::record_checkout(&self.config, self.status(), started.elapsed()),
+            Ok(_) => {}
             Err(DbError::PoolTimeout { .. } | DbError::Connect { .. }) => crate::observe::record_checkout_timeout(&self.config),
             Err(_) => {}
         }

@@ -131,7 +131,7 @@ impl PrefectDbInterface {
             let started = std::time::Instant::now();
             let mut attempt = 1u32;
             loop {
-                let error = match self.attempt(&self.pool, mode, body.clone()).await {
+                let error = match Box::pin(self.attempt(&self.pool, mode, body.clone())).await {
                     Ok(value) => return Ok(value),
                     Err((error, Retry::Never)) => return Err(error),
                     Err((error, Retry::Safe)) => error,
@@ -222,7 +222,9 @@ impl PrefectDbInterface {
             db.operation.name = operation,
             error.type = tracing::field::Empty,
         );
-        let result = work.instrument(span.clone()).await;
+        // Boxed: the operation's future (checkout, transaction, body) stays off the caller's
+        // stack, which deep callers (and debug builds) would otherwise overflow.
+        let result = Box::pin(work).instrument(span.clone()).await;
         if let Err((e, _)) = &result {
             span.record("error.type", e.class());
             if self.config.metrics {
