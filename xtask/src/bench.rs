@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 #[allow(dead_code)]
-pub const USAGE: &str = "bench [--dialect sqlite|postgres|all] [--workload W1,W2,..|copy] [--reps N] [--scale 1,10,100] [--via-pgbouncer]
+pub const USAGE: &str = "bench [--dialect sqlite|postgres|all] [--workload W1,W2,..|copy] [--reps N] [--scale 1,10,100] [--via-pgbouncer] [--observe off|default|metrics]
                       release-build prefect-db-bench and time each workload (default W1..W6,
                       3 reps, both dialects) through the layer and through the driver floor;
                       `copy` (SQLite -> PostgreSQL with 100,000 and 1,000,000 log rows, about a
@@ -19,7 +19,9 @@ pub const USAGE: &str = "bench [--dialect sqlite|postgres|all] [--workload W1,W2
                       scale (seeded once per dialect and scale; scale 100 seeds for minutes);
                       `--via-pgbouncer` adds a PostgreSQL row per workload whose layer runs
                       through a PgBouncer in transaction mode (statement cache off) against the
-                      same direct floor";
+                      same direct floor; `--observe` sets what the timed layer observes: `off`
+                      (no statement instrumentation), `default`, or `metrics` (metrics on, into a
+                      Prometheus recorder)";
 
 const WORKLOADS: [(&str, &str, &str, f64, f64); 6] = [
     ("W1", "insert_flow_runs", "runs", 3173.4, 1824.1),
@@ -52,6 +54,7 @@ struct Options {
     reps: usize,
     scales: Vec<u32>,
     via_pgbouncer: bool,
+    observe: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -63,6 +66,7 @@ fn parse(args: &[String]) -> Result<Options> {
         reps: 3,
         scales: Vec::new(),
         via_pgbouncer: false,
+        observe: None,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -106,6 +110,13 @@ fn parse(args: &[String]) -> Result<Options> {
                 }
             }
             "--via-pgbouncer" => o.via_pgbouncer = true,
+            "--observe" => {
+                let mode = value()?;
+                if !["off", "default", "metrics"].contains(&mode.as_str()) {
+                    bail!("--observe takes off, default or metrics");
+                }
+                o.observe = Some(mode.clone());
+            }
             "--reps" => {
                 o.reps = value()?.parse().context("--reps")?;
                 if o.reps == 0 {
@@ -192,7 +203,15 @@ impl Summary {
 
 /// One timed run: prepare a fresh database, run, drop it (also when the run fails).
 /// `bouncer`: the layer reaches a PostgreSQL database through this PgBouncer.
-fn one_run(bin: &Path, dir: &Path, dialect: &str, code: &str, imp: &str, bouncer: Option<&prefect_db_test::pgbouncer::PgBouncer>) -> Result<(u64, f64, Option<f64>)> {
+fn one_run(
+    bin: &Path,
+    dir: &Path,
+    dialect: &str,
+    code: &str,
+    imp: &str,
+    bouncer: Option<&prefect_db_test::pgbouncer::PgBouncer>,
+    observe: Option<&str>,
+) -> Result<(u64, f64, Option<f64>)> {
     let fixture = dir.join(format!("{dialect}-{code}-{imp}.json"));
     let fixture_s = fixture.to_string_lossy().into_owned();
     let dir_s = dir.to_string_lossy().into_owned();
@@ -206,6 +225,9 @@ fn one_run(bin: &Path, dir: &Path, dialect: &str, code: &str, imp: &str, bouncer
         };
         let prefect_db_interface::config::DatabaseUrl::Postgres(pooled) = b.url_for(&direct)? else { bail!("not a PostgreSQL URL") };
         run_args.extend(["--layer-url".to_owned(), pooled.expose().to_owned()]);
+    }
+    if let (Some(mode), "layer") = (observe, imp) {
+        run_args.extend(["--observe".to_owned(), mode.to_owned()]);
     }
     let run_args: Vec<&str> = run_args.iter().map(String::as_str).collect();
     let out = child(bin, &run_args);
@@ -248,7 +270,7 @@ pub fn run(args: &[String]) -> Result<()> {
             let mut samples: [(Vec<f64>, Vec<f64>, u64); 2] = [(Vec::new(), Vec::new(), 0), (Vec::new(), Vec::new(), 0)];
             for rep in 0..o.reps {
                 for (k, imp) in ["layer", "floor"].into_iter().enumerate() {
-                    let (n, s, rss) = one_run(&bin, scratch.path(), seeded, code, imp, via)?;
+                    let (n, s, rss) = one_run(&bin, scratch.path(), seeded, code, imp, via, o.observe.as_deref())?;
                     eprintln!("  {dialect:8} {code} {name:24} {imp:5} rep {}: {s:.3} s ({:.1} ops/s)", rep + 1, n as f64 / s);
                     samples[k].0.push(s);
                     samples[k].1.extend(rss);
@@ -294,6 +316,9 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     print_table(&rows, &copies);
+    if let Some(mode) = &o.observe {
+        println!("observe: the layer ran with --observe {mode}");
+    }
     Ok(())
 }
 

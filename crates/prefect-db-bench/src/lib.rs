@@ -312,6 +312,11 @@ pub struct Fixture {
     /// transaction mode (`run --layer-url`), with the statement cache disabled.
     #[serde(default)]
     pub layer_url: Option<String>,
+    /// What the layer observes while timed (`run --observe`): `off` (no statement
+    /// instrumentation: no slow-statement log, no metrics), `default` (the defaults: the
+    /// slow-statement log), `metrics` (`server.metrics_enabled`, into a Prometheus recorder).
+    #[serde(default)]
+    pub observe: Option<String>,
 }
 
 impl Fixture {
@@ -339,6 +344,7 @@ impl Fixture {
             now_us: None,
             deployment_ids: Vec::new(),
             layer_url: None,
+            observe: None,
         }
     }
 
@@ -355,9 +361,20 @@ impl Fixture {
     /// The configuration the timed layer runs with: [`Fixture::config`], or through
     /// `layer_url` (a transaction-mode pooler) with the statement cache disabled.
     pub fn layer_config(&self) -> Result<DatabaseConfig> {
-        let Some(url) = &self.layer_url else { return self.config() };
-        let mut config = DatabaseConfig::new(DatabaseUrl::parse(url, "layer url")?);
-        config.statement_cache_size = Some(0);
+        let mut config = match &self.layer_url {
+            None => self.config()?,
+            Some(url) => {
+                let mut config = DatabaseConfig::new(DatabaseUrl::parse(url, "layer url")?);
+                config.statement_cache_size = Some(0);
+                config
+            }
+        };
+        match self.observe.as_deref() {
+            None | Some("default") => {}
+            Some("off") => config.slow_statement_threshold = None,
+            Some("metrics") => config.metrics = true,
+            Some(other) => bail!("--observe takes off, default or metrics, not {other:?}"),
+        }
         Ok(config)
     }
 

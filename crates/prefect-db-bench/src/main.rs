@@ -89,6 +89,13 @@ async fn run() -> Result<()> {
             if let Some(url) = f.get("layer-url") {
                 fx.layer_url = Some(url.clone());
             }
+            if let Some(mode) = f.get("observe") {
+                if mode == "metrics" {
+                    // What a server with metrics on has: a real recorder behind the facade.
+                    metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+                }
+                fx.observe = Some(mode.clone());
+            }
             let imp = Impl::parse(get(&f, "impl")?).context("--impl layer|floor")?;
             let m = prefect_db_bench::run(&fx, imp).await?;
             let peak = prefect_db_bench::rss::peak_rss_mb();
