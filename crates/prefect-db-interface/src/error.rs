@@ -335,6 +335,16 @@ fn is_transient_message(message: &str) -> bool {
     LOCK_MESSAGES.iter().chain(TRANSIENT).any(|t| message.contains(t))
 }
 
+/// Whether a failure to connect may clear by itself: the server refused or dropped the
+/// connection, is starting up or shutting down, or did not answer in time (not a refused role or
+/// password, nor a missing database).
+pub(crate) fn is_transient_connect(e: &DbError) -> bool {
+    match e {
+        DbError::Connect { reason, .. } => is_transient_message(reason) || reason.contains("timed out"),
+        _ => false,
+    }
+}
+
 /// The table and constraint of SQLite's `UNIQUE constraint failed: t.a, t.b`, the constraint
 /// found among Prefect's unique constraints by its columns (`pk_<table>` for the primary key).
 fn sqlite_unique(message: &str) -> Option<(String, Option<String>)> {

@@ -196,7 +196,9 @@ impl PrefectDbInterface {
         loop {
             let error = match pool.get().await {
                 Ok(pooled) => return Ok(pooled),
-                Err(e @ prefect_db_config::DbError::Connect { .. }) => Error::from(e),
+                // A server refusing or not answering connections (restarting, failing over)
+                // may take them again; a refused role or password, or a missing database, not.
+                Err(e @ prefect_db_config::DbError::Connect { .. }) if crate::error::is_transient_connect(&e) => Error::from(e),
                 Err(e) => return Err(Error::from(e)),
             };
             let sleep = policy.backoff(attempt, fastrand::f64());

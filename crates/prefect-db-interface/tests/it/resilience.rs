@@ -182,6 +182,27 @@ async fn a_terminated_connection_is_transient_and_discarded_postgres() -> TestRe
     Ok(())
 }
 
+/// A connection the server refuses for good (a role that does not exist) is not retried: the
+/// error comes at once, not after the retry budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_role_is_not_retried_postgres() -> TestResult {
+    let t = TestDatabase::empty(Dialect::Postgres).await?;
+    let pg = t.postgres_url().ok_or("not postgres")?;
+    let mut config = t.config();
+    let url = pg.expose().replacen("://", "://no_such_role_for_prefect_db@", 1);
+    let url = match url.split_once('@') {
+        // drop any user the URL already had
+        Some((head, rest)) if rest.contains('@') => format!("{head}@{}", rest.split_once('@').map_or(rest, |(_, r)| r)),
+        _ => url,
+    };
+    config.url = DatabaseUrl::parse(&url, "test")?;
+    let started = Instant::now();
+    let e = database_for(&config)?.get::<Flow>(Uuid::new_v4()).await.expect_err("the role does not exist");
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert!(started.elapsed() < Duration::from_secs(3), "answered after {:?}: retried", started.elapsed());
+    Ok(())
+}
+
 /// Opens a plain connection of its own to an SQLite file and holds its write lock for `hold`.
 fn hold_sqlite_lock(path: std::path::PathBuf, hold: Duration) -> (std::thread::JoinHandle<()>, std::sync::mpsc::Receiver<()>) {
     let (locked_tx, locked_rx) = std::sync::mpsc::channel();

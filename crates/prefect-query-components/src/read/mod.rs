@@ -1315,7 +1315,9 @@ fn after_cursor(b: &mut Binder, t: &str, expr: Option<&str>, asc: bool, cursor: 
     match (key, asc) {
         (Some(k), true) => format!("(({expr} > {k}) OR ({expr} = {k} AND {t}.id > {id}) OR ({expr} IS NULL))"),
         (None, true) => format!("({expr} IS NULL AND {t}.id > {id})"),
-        (Some(k), false) => format!("(({expr} < {k}) OR ({expr} = {k} AND {t}.id < {id}))"),
+        // `{expr} <= {k}` is implied by the disjunction; said on its own it is a range the
+        // sort's index can start from, instead of walking every row before the cursor.
+        (Some(k), false) => format!("({expr} <= {k} AND (({expr} < {k}) OR ({expr} = {k} AND {t}.id < {id})))"),
         (None, false) => format!("(({expr} IS NULL AND {t}.id < {id}) OR ({expr} IS NOT NULL))"),
     }
 }
